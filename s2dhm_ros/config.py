@@ -1,0 +1,136 @@
+"""Configuration of every pipeline stage: small dataclasses whose defaults are the paper's values.
+
+These dataclasses are the single source of defaults. `config/*.yaml` files override them (and
+double as ROS 2 parameter files: the node declares one parameter per leaf field, named
+`section.field`). `load_config` rejects unknown keys so that a typo is an error, not a silent default.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+
+@dataclass
+class FeaturesConfig:
+    """Dense features of a query and sparse features of the map (one backbone for both)."""
+
+    # "dense_sift": weight-free dense RootSIFT (the embedded default, see docs/embedded-default.md);
+    # "vgg16": NetVLAD/VGG16 hypercolumns as in the paper (needs `weights`).
+    backbone: str = "dense_sift"
+    weights: str | None = None  # S2DHM checkpoint (weights.pth.tar) or Pitts30K_struct.mat
+    max_image_size: int = 512  # paper: longer side rescaled to at most 512 px, never upscaled
+    device: str = "auto"  # "auto" picks CUDA when available, else CPU
+
+
+@dataclass
+class RetrievalConfig:
+    num_references: int = 15  # paper: N = 15 on RobotCar Seasons, 10 on Extended CMU Seasons
+    pca_dim: int = 1024  # paper: global descriptors reduced to 1024 by PCA fitted on the reference set
+
+
+@dataclass
+class MatcherConfig:
+    """Sparse-to-dense matching and the ratio test of Eq. (1)."""
+
+    ratio_alpha: float = 0.9  # paper: alpha = 0.9
+    ratio_fraction: float = 0.006  # paper: f = 0.006 on RobotCar Seasons, 0.12 on Extended CMU Seasons
+    chunk_size: int = 4096  # map keypoints correlated per matrix product (bounds memory)
+    half_precision: bool = False  # fp16 correlation on CUDA (never on CPU)
+
+
+@dataclass
+class PoseConfig:
+    ransac_max_error_px: float = 12.0  # in pixels of the original query image (public S2DHM code: 12)
+    min_inliers: int = 15  # paper: a pose needs at least 15 inliers
+    ransac_confidence: float = 0.99999
+    ransac_max_trials: int = 10000
+
+
+@dataclass
+class LocalizerConfig:
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+
+
+@dataclass
+class MapBuilderConfig:
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    detector: str = "sift"  # "sift" (weight-free) or "superpoint" (needs `superpoint_weights`)
+    superpoint_weights: str | None = None
+    max_keypoints: int = 4096  # per reference image
+    detection_max_image_size: int = 1600  # keypoints are detected on an image at most this large
+    num_pair_neighbors: int = 5  # each reference is matched to its nearest references by pose
+    pair_max_distance_m: float = 50.0
+    pair_max_angle_deg: float = 60.0
+    triangulation_max_reproj_error_px: float = 4.0
+    triangulation_min_angle_deg: float = 1.5
+    pca_dim: int = 1024
+
+
+C = TypeVar("C")
+
+
+def from_dict(cls: type[C], values: dict[str, Any] | None, where: str = "") -> C:
+    """Build a (nested) config dataclass from a dict, rejecting keys it does not know."""
+    values = dict(values or {})
+    kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown configuration key(s) {unknown} in {where or cls.__name__}; "
+                         f"known: {sorted(fields)}")
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = from_dict(type(default), value, f"{where}{name}.")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_config(cls: type[C], path: str | Path | None, node_name: str | None = None) -> C:
+    """Load a config from YAML. A ROS 2 parameter file (`<node>: {ros__parameters: {...}}`) works too."""
+    if path is None:
+        return cls()
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"cannot read configuration {path}: {e}") from e
+    if node_name is not None and node_name in data:
+        data = data[node_name]
+    if isinstance(data, dict) and "ros__parameters" in data:
+        data = data["ros__parameters"]
+    return from_dict(cls, data, f"{path}: ")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: the names of ROS parameters."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def unflatten(values: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of `flatten`."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out

@@ -1,0 +1,5 @@
+"""Cameras, rigid transforms, PnP and triangulation."""
+from .camera import Camera
+from .pose import Pose, pose_error
+
+__all__ = ["Camera", "Pose", "pose_error"]

@@ -1,0 +1,46 @@
+"""ament_python package definition; `pip install -e .` works the same without ROS."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "s2dhm_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+    ],
+    include_package_data=True,
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "scipy",
+        "opencv-python-headless",
+        "pycolmap>=3.10",
+        "faiss-cpu",
+        "torch>=2.1",
+        "rosbags>=0.10",
+        "pyyaml",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={"test": ["pytest"]},
+    zip_safe=True,
+    maintainer="s2dhm_ros developers",
+    maintainer_email="s2dhm-ros@example.org",
+    description="Sparse-to-Dense Hypercolumn Matching for long-term 6-DoF visual localization in ROS 2.",
+    license="BSD-3-Clause",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "s2dhm = s2dhm_ros.cli:main",
+            "localizer = s2dhm_ros.ros.localizer_node:main",
+            "map_builder = s2dhm_ros.ros.map_builder_node:main",
+        ],
+    },
+)
