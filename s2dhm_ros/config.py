@@ -36,6 +36,9 @@ class RetrievalConfig:
 class MatcherConfig:
     """Sparse-to-dense matching and the ratio test of Eq. (1)."""
 
+    # "sparse_to_dense": the paper's method; "sparse_to_sparse": the ablation baseline (query keypoints
+    # detected too, matched by mutual nearest neighbour).
+    method: str = "sparse_to_dense"
     ratio_alpha: float = 0.9  # paper: alpha = 0.9
     ratio_fraction: float = 0.006  # paper: f = 0.006 on RobotCar Seasons, 0.12 on Extended CMU Seasons
     chunk_size: int = 4096  # map keypoints correlated per matrix product (bounds memory)

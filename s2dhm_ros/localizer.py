@@ -1,0 +1,148 @@
+"""Query image + intrinsics -> 6-DoF pose in the map frame: the online part of the paper's pipeline.
+
+    dense query features (one backbone forward)
+    -> retrieval of the top-N references (PCA-whitened global descriptors, faiss)
+    -> sparse-to-dense matching of all their map keypoints (one batched correlation) + ratio test
+    -> PnP + LO-RANSAC per reference, keep the pose with the most inliers (>= min_inliers)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import LocalizerConfig
+from .features import create_extractor
+from .features.base import DenseExtractor, DenseFeatures
+from .features.keypoints import SiftDetector
+from .geometry import Camera, Pose
+from .geometry.absolute_pose import AbsolutePose, estimate_absolute_pose
+from .map_format import MapError, SparseMap
+from .matching import match_sparse_to_dense
+from .matching.sparse_to_sparse import match_sparse_to_sparse
+from .retrieval import search
+
+# Keys of LocalizationResult.timings, in pipeline order (the paper's Table 4 columns + retrieval, total).
+STAGES = ("dense_features", "retrieval", "correspondence_maps", "ratio_test", "pnp", "total")
+
+
+@dataclass
+class LocalizationResult:
+    success: bool
+    cam_from_world: Pose | None = None
+    covariance: np.ndarray | None = None  # (6, 6) pycolmap covariance of cam_from_world
+    num_inliers: int = 0
+    reference: str | None = None  # name of the reference image whose matches gave the pose
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (STAGES)
+    failure_reason: str | None = None
+    inlier_points2D: np.ndarray | None = None  # (K, 2) query pixels of the inlier matches
+    retrieved: list[str] = field(default_factory=list)
+    num_matches: int = 0  # 2D-3D matches that passed the ratio test, over all retrieved references
+
+
+@dataclass
+class _Candidates:
+    """2D-3D matches of the retrieved references, grouped by reference."""
+
+    reference_ids: list[int]
+    points2D: list[np.ndarray]
+    points3D: list[np.ndarray]
+
+
+class Localizer:
+    def __init__(self, sparse_map: SparseMap, config: LocalizerConfig | None = None,
+                 extractor: DenseExtractor | None = None):
+        self.config = config or LocalizerConfig()
+        self.map = sparse_map
+        self.extractor = extractor or create_extractor(self.config.features)
+        if self.extractor.fingerprint() != sparse_map.fingerprint:
+            raise MapError(f"the map was built with backbone {sparse_map.backbone} ({sparse_map.fingerprint}) but "
+                           f"the localizer uses {self.extractor.name} ({self.extractor.fingerprint()}): use the "
+                           "same backbone, weights and max_image_size as the map, or rebuild the map")
+        # fp16 on disk; kept on the CPU and moved per retrieved chunk (a large map need not fit on the GPU).
+        self._descriptors = torch.from_numpy(np.ascontiguousarray(sparse_map.descriptors))
+        self._detector = SiftDetector() if self.config.matcher.method == "sparse_to_sparse" else None
+
+    @classmethod
+    def from_map(cls, map_dir: str | Path, config: LocalizerConfig | None = None) -> "Localizer":
+        return cls(SparseMap.load(map_dir), config)
+
+    def localize(self, image: np.ndarray, camera: Camera) -> LocalizationResult:
+        """image: RGB uint8 (H, W, 3) matching `camera`'s size; camera: the query's own intrinsics."""
+        _check_query(image, camera)
+        timings = dict.fromkeys(STAGES, 0.0)
+        start = time.perf_counter()
+        features = self.extractor.extract(image)
+        _sync(features.hypercolumns.device)
+        timings["dense_features"] = time.perf_counter() - start
+
+        t = time.perf_counter()
+        query_global = self.map.pca(features.global_descriptor.float().cpu().numpy()[None])[0]
+        ref_ids, _ = search(self.map.index, query_global, self.config.retrieval.num_references)
+        timings["retrieval"] = time.perf_counter() - t
+        retrieved = [self.map.reference_names[r] for r in ref_ids]
+
+        candidates = self._match(features, image, [int(r) for r in ref_ids], timings)
+        t = time.perf_counter()
+        best, best_ref = None, None
+        for r, xy, xyz in zip(candidates.reference_ids, candidates.points2D, candidates.points3D):
+            estimate = estimate_absolute_pose(xy, xyz, camera, self.config.pose)
+            if estimate is not None and (best is None or estimate.num_inliers > best.num_inliers):
+                best, best_ref = estimate, r
+        timings["pnp"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - start
+        num_matches = int(sum(len(x) for x in candidates.points2D))
+        if best is None:
+            return LocalizationResult(False, timings=timings, retrieved=retrieved, num_matches=num_matches,
+                                      failure_reason=f"no reference gave a pose with >= {self.config.pose.min_inliers} "
+                                                     f"inliers ({num_matches} matches passed the ratio test)")
+        return _result(best, candidates.points2D[candidates.reference_ids.index(best_ref)],
+                       self.map.reference_names[best_ref], timings, retrieved, num_matches)
+
+    def _match(self, features: DenseFeatures, image: np.ndarray, ref_ids: list[int],
+               timings: dict[str, float]) -> _Candidates:
+        rows = np.concatenate([np.arange(self.map.offsets[r], self.map.offsets[r + 1]) for r in ref_ids])
+        owner = np.concatenate([np.full(self.map.offsets[r + 1] - self.map.offsets[r], i)
+                                for i, r in enumerate(ref_ids)])
+        descriptors = self._descriptors[torch.from_numpy(rows)]
+        if self.config.matcher.method == "sparse_to_sparse":
+            t = time.perf_counter()
+            query_keypoints, _ = self._detector.detect(image)
+            matched, xy = match_sparse_to_sparse(descriptors, query_keypoints, features)
+            timings["correspondence_maps"] = time.perf_counter() - t
+        elif self.config.matcher.method == "sparse_to_dense":
+            dense = match_sparse_to_dense(descriptors, features.hypercolumns, self.config.matcher)
+            timings.update(dense.timings)
+            keep = dense.keep.cpu()
+            matched = np.flatnonzero(keep.numpy())
+            xy = features.grid_to_pixels(dense.rows.cpu()[keep], dense.cols.cpu()[keep]).numpy()
+        else:
+            raise ValueError(f"unknown matcher.method {self.config.matcher.method!r}; "
+                             "choose 'sparse_to_dense' or 'sparse_to_sparse'")
+        xyz = self.map.points3D[self.map.point_index[rows[matched]]]
+        groups = owner[matched]
+        return _Candidates(ref_ids, [xy[groups == i] for i in range(len(ref_ids))],
+                           [xyz[groups == i] for i in range(len(ref_ids))])
+
+
+def _result(best: AbsolutePose, points2D: np.ndarray, reference: str, timings: dict[str, float],
+            retrieved: list[str], num_matches: int) -> LocalizationResult:
+    return LocalizationResult(True, best.cam_from_world, best.covariance, best.num_inliers, reference, timings,
+                              None, points2D[best.inlier_mask], retrieved, num_matches)
+
+
+def _check_query(image: np.ndarray, camera: Camera) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("query image must be an RGB uint8 array of shape (H, W, 3), got "
+                         f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+    if image.shape[0] != camera.height or image.shape[1] != camera.width:
+        raise ValueError(f"query image is {image.shape[1]}x{image.shape[0]} but its camera (CameraInfo) says "
+                         f"{camera.width}x{camera.height}")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
