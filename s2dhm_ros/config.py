@@ -41,6 +41,7 @@ class MatcherConfig:
     method: str = "sparse_to_dense"
     ratio_alpha: float = 0.9  # paper: alpha = 0.9
     ratio_fraction: float = 0.006  # paper: f = 0.006 on RobotCar Seasons, 0.12 on Extended CMU Seasons
+    subcell_refinement: bool = True  # parabola fit around the peak (our addition; see matching/sparse_to_dense.py)
     chunk_size: int = 4096  # map keypoints correlated per matrix product (bounds memory)
     half_precision: bool = False  # fp16 correlation on CUDA (never on CPU)
 

@@ -18,7 +18,7 @@ def test_planted_peaks_are_found_at_their_cells():
     dense = _dense()
     cells = [(0, 0), (5, 7), (19, 29), (10, 3)]
     desc = torch.stack([dense[:, i, j] for i, j in cells])
-    m = match_sparse_to_dense(desc, dense, MatcherConfig(ratio_fraction=0.01, chunk_size=3))
+    m = match_sparse_to_dense(desc, dense, MatcherConfig(ratio_fraction=0.01, chunk_size=3, subcell_refinement=False))
     assert m.rows.tolist() == [c[0] for c in cells]
     assert m.cols.tolist() == [c[1] for c in cells]
     assert torch.allclose(m.peak, torch.ones(4), atol=1e-5)
@@ -68,3 +68,20 @@ def test_mutual_nearest_neighbors_ratio():
     pairs = mutual_nearest_neighbors(a, b, ratio=0.8, chunk=7)
     assert len(pairs) == 50
     assert np.all(perm[pairs[:, 1]] == pairs[:, 0])
+
+
+def test_subcell_refinement_recovers_the_vertex_of_a_smooth_peak():
+    """Correlation maps shaped as a parabola around (r0, c0) = (6.3, 9.8): the refined peak is the vertex."""
+    H, W = 15, 20
+    r0, c0 = 6.3, 9.8
+    rr, cc = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    surface = 1 - 0.01 * ((rr - r0) ** 2 + (cc - c0) ** 2)
+    # dense features whose correlation with d = e0 is exactly `surface`, the rest of the norm in e1
+    dense = torch.zeros(2, H, W, dtype=torch.float64)
+    dense[0] = surface
+    dense[1] = torch.sqrt(1 - surface ** 2)
+    d = torch.tensor([[1.0, 0.0]])
+    m = match_sparse_to_dense(d, dense.float(), MatcherConfig(ratio_fraction=0.01))
+    assert abs(m.rows.item() - r0) < 1e-3 and abs(m.cols.item() - c0) < 1e-3
+    coarse = match_sparse_to_dense(d, dense.float(), MatcherConfig(ratio_fraction=0.01, subcell_refinement=False))
+    assert (coarse.rows.item(), coarse.cols.item()) == (6, 10)

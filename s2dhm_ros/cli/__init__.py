@@ -13,6 +13,8 @@ COMMAND_MODULES = [
     "s2dhm_ros.cli.map_commands",
     "s2dhm_ros.cli.localize_commands",
     "s2dhm_ros.cli.evaluate_commands",
+    "s2dhm_ros.cli.bag_commands",
+    "s2dhm_ros.cli.demo_data_commands",
 ]
 
 
