@@ -1,0 +1,54 @@
+"""Localize a camera stream against a map: `ros2 launch s2dhm_ros localize.launch.py map:=<map dir>`.
+
+Arguments: map (required), config (pipeline settings, default config/localizer.yaml), node_config (frames, TF,
+rates; default config/localizer_node.yaml), image and camera_info (the topics the node's `image` and `camera_info`
+are remapped to), namespace, use_sim_time (true when replaying a bag with `ros2 bag play --clock`), publish_tf
+(true/false overrides node_config's when given).
+Outputs: ~/pose (PoseWithCovarianceStamped), TF map->odom, /diagnostics; services ~/reload_map and, with
+publish_initialpose: on_demand, ~/publish_initialpose.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from s2dhm_ros.ros.launch_parameters import parameters_from_files
+
+ARGUMENTS = ("map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time", "publish_tf")
+
+
+def _is_true(text):
+    return text.lower() in ("true", "1", "yes")
+
+
+def _localizer(context):
+    arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    parameters = parameters_from_files([arg["config"], arg["node_config"]], "localizer")
+    parameters["map"] = arg["map"]
+    parameters["use_sim_time"] = _is_true(arg["use_sim_time"])
+    if arg["publish_tf"]:
+        parameters["publish_tf"] = _is_true(arg["publish_tf"])
+    return [Node(package="s2dhm_ros", executable="localizer", name="localizer", namespace=arg["namespace"],
+                 parameters=[parameters], remappings=[("image", arg["image"]), ("camera_info", arg["camera_info"])],
+                 output="screen", emulate_tty=True)]
+
+
+def generate_launch_description():
+    config_dir = PathJoinSubstitution([FindPackageShare("s2dhm_ros"), "config"])
+    return LaunchDescription([
+        DeclareLaunchArgument("map", description="map directory (built by map_builder or `s2dhm build-map`)"),
+        DeclareLaunchArgument("config", default_value=PathJoinSubstitution([config_dir, "localizer.yaml"]),
+                              description="pipeline settings (ROS 2 parameter file)"),
+        DeclareLaunchArgument("node_config", default_value=PathJoinSubstitution([config_dir, "localizer_node.yaml"]),
+                              description="node settings: frames, TF, rates, image transport"),
+        DeclareLaunchArgument("image", default_value="/camera/image_raw", description="image topic"),
+        DeclareLaunchArgument("camera_info", default_value="/camera/camera_info", description="CameraInfo topic"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the localizer node"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="use /clock (bag replay with `ros2 bag play --clock`)"),
+        DeclareLaunchArgument("publish_tf", default_value="",
+                              description="true/false overrides node_config's publish_tf (false when an EKF "
+                                          "publishes map->odom)"),
+        OpaqueFunction(function=_localizer),
+    ])

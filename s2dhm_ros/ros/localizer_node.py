@@ -1,0 +1,227 @@
+"""The `localizer` node: camera stream in, PoseWithCovarianceStamped and REP-105 TF out.
+
+Thin by design: callbacks pair each image with its CameraInfo and hand them to a `LatestFrameWorker`, which runs
+the localizer off the executor threads on the newest frame only; everything that decides what to publish lives
+in ROS-free code (s2dhm_ros.runtime) tested without ROS.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+from typing import Any
+
+import rclpy
+from cv_bridge import CvBridge
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import Trigger
+from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
+
+from ..config import LocalizerConfig
+from ..geometry import Pose
+from ..io.bag_writer import stamp_ns_of
+from ..io.camera_info import camera_from_camera_info
+from ..io.images import image_from_msg
+from ..localizer import Localizer
+from ..runtime.debug_image import draw_inliers
+from ..runtime.fix import make_fix
+from ..runtime.initial_pose import InitialPosePolicy
+from ..runtime.latest_frame_worker import LatestFrameWorker
+from ..runtime.node_config import LocalizerNodeConfig
+from ..runtime.stamp_matcher import StampMatcher
+from ..runtime.stats import RuntimeStats
+from . import node_parameters
+from .messages import RclpyTypes, diagnostic_array, pose_from_transform, pose_with_covariance_stamped, \
+    transform_stamped
+from .parameters import ParameterSpec, check_unique, config_from_parameters, parameter_specs
+
+NODE_NAME = "localizer"
+IMAGE_TRANSPORTS = {"raw": Image, "compressed": CompressedImage}
+
+
+def localizer_parameter_specs() -> list[ParameterSpec]:
+    """The library's settings (`section.field`, applied by ~/reload_map too) and the node's own (read at start)."""
+    return check_unique(parameter_specs(LocalizerConfig())
+                        + [s if s.name == "map" else dataclasses.replace(s, read_only=True)
+                           for s in parameter_specs(LocalizerNodeConfig())])
+
+
+class LocalizerNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._specs = localizer_parameter_specs()
+        node_parameters.declare(self, self._specs)
+        self.settings = config_from_parameters(LocalizerNodeConfig, node_parameters.values(self, self._specs))
+        if self.settings.image_transport not in IMAGE_TRANSPORTS:
+            raise ValueError(f"image_transport must be one of {sorted(IMAGE_TRANSPORTS)}, "
+                             f"got {self.settings.image_transport!r}")
+        self._types = RclpyTypes()
+        self._bridge = CvBridge()
+        self._stats = RuntimeStats()
+        self._initial_pose = InitialPosePolicy(self.settings.publish_initialpose)
+        self._localizer: Localizer | None = None
+        self._localizer_lock = threading.Lock()
+        self._matcher: StampMatcher = StampMatcher(int(self.settings.sync_tolerance_s * 1e9))
+        self._matcher_lock = threading.Lock()
+
+        self._tf_buffer = Buffer(node=self)
+        self._tf_listener = TransformListener(self._tf_buffer, self)
+        self._tf_broadcaster = TransformBroadcaster(self)
+        self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
+        self._initial_pose_pub = (self.create_publisher(PoseWithCovarianceStamped, "/initialpose", 10)
+                                  if self.settings.publish_initialpose != "off" else None)
+        self._debug_pub = self.create_publisher(Image, "~/debug_image", 1) if self.settings.debug_image else None
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self._worker: LatestFrameWorker = LatestFrameWorker(self._process, self.settings.max_rate_hz,
+                                                            on_error=self._on_frame_error).start()
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(IMAGE_TRANSPORTS[self.settings.image_transport], "image", self._on_image,
+                                 qos_profile_sensor_data, callback_group=inputs)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data,
+                                 callback_group=inputs)
+        services = MutuallyExclusiveCallbackGroup()  # a map reload never blocks the image callbacks
+        self.create_service(Trigger, "~/reload_map", self._on_reload_map, callback_group=services)
+        if self.settings.publish_initialpose == "on_demand":
+            self.create_service(Trigger, "~/publish_initialpose", self._on_publish_initialpose,
+                                callback_group=services)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+        self._report_reload(*self.reload_map())
+
+    def reload_map(self) -> tuple[bool, str]:
+        """(Re)load the map named by the `map` parameter with the current library parameters."""
+        values = node_parameters.values(self, self._specs)
+        path = values["map"]
+        if not path:
+            return False, "no map: set the `map` parameter to a map directory and call ~/reload_map"
+        try:
+            localizer = Localizer.from_map(path, config_from_parameters(LocalizerConfig, values))
+        except Exception as e:  # any failure to load leaves the previous map in service
+            return False, f"could not load map {path}: {e}"
+        with self._localizer_lock:
+            self._localizer = localizer
+        return True, (f"map {path} loaded: {localizer.map.num_references} reference images, frame "
+                      f"{self.settings.map_frame or localizer.map.frame_id}")
+
+    def shutdown(self) -> None:
+        self._worker.stop(timeout=5.0)
+
+    def _on_image(self, msg: Any) -> None:
+        with self._matcher_lock:
+            unmatched = self._matcher.unmatched_images
+            pair = self._matcher.add_image(stamp_ns_of(msg.header.stamp), msg)
+            unmatched = self._matcher.unmatched_images > unmatched
+        if pair is not None:
+            self._worker.submit(pair)
+        elif unmatched:
+            self.get_logger().warning("images without a CameraInfo of the same stamp (within sync_tolerance_s): "
+                                      "check the camera_info remapping", throttle_duration_sec=10.0)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._matcher_lock:
+            pair = self._matcher.add_info(stamp_ns_of(msg.header.stamp), msg)
+        if pair is not None:
+            self._worker.submit(pair)
+
+    def _process(self, pair: tuple[int, Any, CameraInfo]) -> None:
+        """On the worker thread: localize one frame and publish, or count why not."""
+        stamp_ns, image_msg, info_msg = pair
+        with self._localizer_lock:
+            localizer = self._localizer
+        if localizer is None:
+            self._stats.record_failure("no map loaded")
+            return
+        image = image_from_msg(image_msg)
+        result = localizer.localize(image, camera_from_camera_info(info_msg, self.settings.use_rectified))
+        if self._debug_pub is not None:
+            text = f"{result.num_inliers} inliers" if result.success else "no pose"
+            debug = self._bridge.cv2_to_imgmsg(draw_inliers(image, result.inlier_points2D, text), encoding="rgb8")
+            debug.header = image_msg.header
+            self._debug_pub.publish(debug)
+        if not result.success:
+            self._stats.record_failure(result.failure_reason or "localization failed")
+            self.get_logger().warning(f"no pose for the image at {stamp_ns} ns: {result.failure_reason}",
+                                      throttle_duration_sec=5.0)
+            return
+        map_frame = self.settings.map_frame or localizer.map.frame_id
+        fix = make_fix(result.cam_from_world, result.covariance, stamp_ns, image_msg.header.frame_id, map_frame,
+                       self.settings, self._lookup)
+        pose_msg = pose_with_covariance_stamped(fix, self._types)
+        self._pose_pub.publish(pose_msg)
+        if fix.tf is not None:
+            self._tf_broadcaster.sendTransform(transform_stamped(fix.tf, self._types))
+        elif fix.tf_error is not None:
+            self.get_logger().warning(fix.tf_error, throttle_duration_sec=5.0)
+        if self._initial_pose_pub is not None and self._initial_pose.take():
+            self._initial_pose_pub.publish(pose_msg)
+        self._stats.record_success((self.get_clock().now().nanoseconds - stamp_ns) / 1e9)
+
+    def _lookup(self, target: str, source: str, stamp_ns: int) -> Pose:
+        try:
+            transform = self._tf_buffer.lookup_transform(target, source, Time(nanoseconds=stamp_ns),
+                                                         timeout=Duration(seconds=self.settings.tf_timeout_s))
+        except TransformException as e:
+            raise LookupError(f"no transform {target} <- {source} at {stamp_ns} ns ({e})") from e
+        return pose_from_transform(transform.transform)
+
+    def _on_frame_error(self, pair: tuple[int, Any, CameraInfo], error: Exception) -> None:
+        self._stats.record_failure(str(error))
+        self.get_logger().warning(f"frame at {pair[0]} ns failed: {error}", throttle_duration_sec=5.0)
+
+    def _on_reload_map(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.reload_map()
+        self._report_reload(response.success, response.message)
+        return response
+
+    def _report_reload(self, ok: bool, message: str) -> None:
+        # One severity per call site: rclpy's logger refuses a call site that changes severity.
+        if ok:
+            self.get_logger().info(message)
+        else:
+            self.get_logger().error(message)
+
+    def _on_publish_initialpose(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._initial_pose.request()
+        response.success, response.message = True, "the next fix will be published on /initialpose"
+        return response
+
+    def _publish_diagnostics(self) -> None:
+        with self._localizer_lock:
+            map_loaded = self._localizer is not None
+        counters = self._worker.counters
+        with self._matcher_lock:
+            unmatched = self._matcher.unmatched_images
+        diagnostic = self._stats.diagnostic(map_loaded, counters.submitted, counters.dropped, unmatched)
+        self._diagnostics_pub.publish(diagnostic_array(diagnostic, f"{self.get_fully_qualified_name()}: localization",
+                                                       "s2dhm_ros", self.get_clock().now().nanoseconds, self._types))
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = LocalizerNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

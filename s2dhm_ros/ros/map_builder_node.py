@@ -1,0 +1,97 @@
+"""The `map_builder` node: builds a map from a bag path given as parameters, logs progress, exits with a status.
+
+It is a one-shot process (0 on success, 1 on failure) so that a launch file or a script can chain on it; the work
+itself is `runtime.map_from_bag`, the same code the command line uses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+
+import rclpy
+from rclpy.node import Node
+
+from ..config import MapBuilderConfig
+from ..io.bag_source import BagReadStats
+from ..runtime.map_from_bag import build_map_from_bag
+from ..runtime.node_config import MapBuilderNodeConfig
+from . import node_parameters
+from .parameters import ParameterSpec, check_unique, config_from_parameters, parameter_specs
+
+NODE_NAME = "map_builder"
+
+
+def map_builder_parameter_specs() -> list[ParameterSpec]:
+    """config/map_builder.yaml's fields (MapBuilderConfig) plus bag, output and source.* (all read at start)."""
+    return check_unique([dataclasses.replace(s, read_only=True)
+                         for s in parameter_specs(MapBuilderConfig()) + parameter_specs(MapBuilderNodeConfig())])
+
+
+class _RosLogHandler(logging.Handler):
+    """Forwards the library's Python log records (e.g. the build summary) to the node's ROS logger."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(logging.INFO)
+        self._node = node
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # One call site per severity: rclpy's logger refuses a call site that changes severity.
+        logger, message = self._node.get_logger(), self.format(record)
+        if record.levelno >= logging.ERROR:
+            logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            logger.warning(message)
+        else:
+            logger.info(message)
+
+
+class MapBuilderNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        specs = map_builder_parameter_specs()
+        node_parameters.declare(self, specs)
+        values = node_parameters.values(self, specs)
+        self.settings = config_from_parameters(MapBuilderNodeConfig, values)
+        self.config = config_from_parameters(MapBuilderConfig, values)
+        self._logged_tenth = -1
+
+    def run(self) -> int:
+        handler = _RosLogHandler(self)
+        library_log = logging.getLogger("s2dhm_ros")
+        library_log.addHandler(handler)
+        library_log.setLevel(logging.INFO)
+        try:
+            report = build_map_from_bag(self.settings, self.config, on_image=self._on_image)
+        except Exception as e:  # every failure ends the process with a message and status 1
+            self.get_logger().error(f"map building failed: {e}")
+            return 1
+        finally:
+            library_log.removeHandler(handler)
+        self.get_logger().info(f"map written to {report.output}: {report.build}; {report.bag.summary()}")
+        return 0
+
+    def _on_image(self, stats: BagReadStats) -> None:
+        tenth = 10 * stats.images_seen // max(stats.images_total, 1)
+        if tenth > self._logged_tenth:
+            self._logged_tenth = tenth
+            self.get_logger().info(f"reading {self.settings.bag}: {stats.images_seen}/{stats.images_total} images, "
+                                   f"{stats.kept} keyframes")
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = MapBuilderNode()
+        return node.run()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
