@@ -11,7 +11,6 @@ import sys
 COMMAND_MODULES = [
     "s2dhm_ros.cli.demo",
     "s2dhm_ros.cli.map_commands",
-    "s2dhm_ros.cli.localize_commands",
     "s2dhm_ros.cli.evaluate_commands",
     "s2dhm_ros.cli.bag_commands",
     "s2dhm_ros.cli.demo_data_commands",
@@ -40,5 +39,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())

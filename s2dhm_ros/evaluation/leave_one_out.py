@@ -67,3 +67,14 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
                 outcomes.append(QueryOutcome(query.name, condition, method, result.success, dt, dr,
                                              result.num_inliers, result.timings))
     return outcomes
+
+
+def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
+    """Per (condition, method): recall at the benchmark thresholds and median errors."""
+    from .metrics import THRESHOLDS, recall_at_thresholds
+    summary = {}
+    for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
+        errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
+        summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1], THRESHOLDS),
+                        "median_m": float(np.median(errors[:, 0])), "median_deg": float(np.median(errors[:, 1]))}
+    return summary
