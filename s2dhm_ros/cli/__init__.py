@@ -9,7 +9,6 @@ import sys
 
 # Modules providing sub-commands, in the order `s2dhm --help` lists them.
 COMMAND_MODULES = [
-    "s2dhm_ros.cli.demo",
     "s2dhm_ros.cli.map_commands",
     "s2dhm_ros.cli.evaluate_commands",
     "s2dhm_ros.cli.bag_commands",

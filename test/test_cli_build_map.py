@@ -1,0 +1,48 @@
+"""`s2dhm build-map` and `s2dhm leave-one-out` on real files: PNG images, poses and intrinsics text files."""
+import cv2
+import numpy as np
+import pytest
+
+from s2dhm_ros.cli import main
+from s2dhm_ros.map_format import SparseMap
+
+
+def write_posed_folder(frames, root):
+    (root / "images").mkdir(parents=True)
+    with open(root / "poses.txt", "w") as poses:
+        poses.write("# NAME QW QX QY QZ TX TY TZ\n")
+        for f in frames:
+            cv2.imwrite(str(root / "images" / f.name), cv2.cvtColor(f.load(), cv2.COLOR_RGB2BGR))
+            poses.write(" ".join([f.name, *(f"{v:.17g}" for v in f.cam_from_world.qvec), *(f"{v:.17g}" for v in f.cam_from_world.t)]) + "\n")
+    c = frames[0].camera
+    (root / "cameras.txt").write_text(f"{c.model} {c.width} {c.height} " + " ".join(f"{p:.17g}" for p in c.params) + "\n")
+
+
+def test_build_map_from_image_folder(street, tmp_path, capsys):
+    frames, _ = street
+    write_posed_folder(frames, tmp_path)
+    rc = main(["build-map", "--images", str(tmp_path / "images"), "--poses", str(tmp_path / "poses.txt"),
+               "--intrinsics", str(tmp_path / "cameras.txt"), "--out", str(tmp_path / "map")])
+    assert rc == 0
+    assert "3D points" in capsys.readouterr().out
+    m = SparseMap.load(tmp_path / "map")
+    assert m.reference_names == [f.name for f in frames]
+    np.testing.assert_allclose(m.cam_from_world[3].R, frames[3].cam_from_world.R, atol=1e-9)
+    assert m.metadata["source"]["images"].endswith("images")
+
+
+def test_build_map_errors_are_clear(tmp_path, capsys):
+    assert main(["build-map", "--out", str(tmp_path / "map")]) == 2
+    assert "give a source" in capsys.readouterr().err
+    (tmp_path / "poses.txt").write_text("a.png 1 0 0\n")
+    (tmp_path / "cameras.txt").write_text("PINHOLE 10 10 5 5 5 5\n")
+    assert main(["build-map", "--images", str(tmp_path), "--poses", str(tmp_path / "poses.txt"),
+                 "--intrinsics", str(tmp_path / "cameras.txt"), "--out", str(tmp_path / "map")]) == 2
+    assert "NAME QW QX QY QZ TX TY TZ" in capsys.readouterr().err
+    assert not (tmp_path / "map").exists()
+
+
+@pytest.mark.parametrize("missing", ["--bag", "--strecha"])
+def test_missing_inputs(tmp_path, capsys, missing):
+    assert main(["build-map", missing, str(tmp_path / "nope"), "--out", str(tmp_path / "map")]) == 2
+    assert "nope" in capsys.readouterr().err
