@@ -48,5 +48,5 @@ def create_detector(config: MapBuilderConfig) -> KeypointDetector:
             raise ValueError("detector 'superpoint' needs superpoint_weights (get them with `s2dhm download-weights`)")
         from .superpoint import SuperPointDetector
         return SuperPointDetector(config.superpoint_weights, max_keypoints=config.max_keypoints,
-                                  device=config.features.device)
+                                  max_image_size=config.detection_max_image_size, device=config.features.device)
     raise ValueError(f"unknown detector {config.detector!r}; choose 'sift' or 'superpoint'")
