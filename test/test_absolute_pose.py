@@ -50,3 +50,16 @@ def test_triangulation_with_known_poses():
     point, inliers = triangulate_track(xy, poses, [camera] * 3, 4.0, 1.0)
     np.testing.assert_allclose(point, X, atol=1e-6)
     assert inliers.tolist() == [True, True, False]
+
+
+def test_collapsed_matches_do_not_count_as_support():
+    """Many 3D points matched to one query pixel are one observation, not many inliers."""
+    from s2dhm_ros.localizer import _distinct_support
+    from s2dhm_ros.geometry.absolute_pose import AbsolutePose
+    rng = np.random.default_rng(0)
+    collapsed = 96 + rng.uniform(0, 8, (500, 2))  # 500 matches inside one 8 x 8 px cell
+    spread = np.arange(40)[:, None] * 8.0 + 4.0 + 400  # 40 matches in 40 different cells
+    points2D = np.concatenate([collapsed, np.hstack([spread, spread])])
+    estimate = AbsolutePose(Pose.identity(), np.eye(6), 540, np.ones(540, dtype=bool))
+    assert _distinct_support(estimate, points2D, np.array([8.0, 8.0])).num_inliers == 41
+    assert _distinct_support(None, points2D, np.array([8.0, 8.0])) is None
