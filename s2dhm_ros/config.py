@@ -48,7 +48,12 @@ class MatcherConfig:
 
 @dataclass
 class PoseConfig:
-    ransac_max_error_px: float = 12.0  # in pixels of the original query image (public S2DHM code: 12)
+    # RANSAC inlier threshold in feature-grid cells of the query (cell = 4 px of the image shrunk to
+    # <= 512 px, in original pixels). The paper's 12 px on RobotCar (1024 px images, 8 px cells) is 1.5
+    # cells; a fixed pixel value is 3 cells on a 400 px image and half a cell on a 3072 px one. Measured:
+    # docs/embedded-default.md.
+    ransac_max_error_cells: float = 1.0
+    ransac_max_error_px: float | None = None  # an explicit threshold in original pixels overrides the cells
     min_inliers: int = 15  # paper: a pose needs at least 15 inliers
     ransac_confidence: float = 0.99999
     ransac_max_trials: int = 10000

@@ -89,9 +89,11 @@ class Localizer:
         candidates = self._match(features, image, [int(r) for r in ref_ids], timings)
         t = time.perf_counter()
         cell = np.array([features.stride / features.scale[0], features.stride / features.scale[1]])
+        max_error_px = self.config.pose.ransac_max_error_px or self.config.pose.ransac_max_error_cells * cell.mean()
         best, best_ref = None, None
         for r, xy, xyz in zip(candidates.reference_ids, candidates.points2D, candidates.points3D):
-            estimate = _distinct_support(estimate_absolute_pose(xy, xyz, camera, self.config.pose), xy, cell)
+            estimate = _distinct_support(estimate_absolute_pose(xy, xyz, camera, self.config.pose, max_error_px),
+                                         xy, cell)
             if estimate is not None and estimate.num_inliers >= self.config.pose.min_inliers and (
                     best is None or estimate.num_inliers > best.num_inliers):
                 best, best_ref = estimate, r

@@ -23,7 +23,7 @@ def test_pnp_recovers_pose_with_half_outliers():
     noisy = xy + rng.normal(0, 0.5, xy.shape)
     outliers = rng.random(len(xy)) < 0.5
     noisy[outliers] = rng.uniform([0, 0], [1024, 768], (outliers.sum(), 2))
-    result = estimate_absolute_pose(noisy, world, camera, PoseConfig())
+    result = estimate_absolute_pose(noisy, world, camera, PoseConfig(), 12.0)
     assert result is not None
     dt, dr = pose_error(result.cam_from_world, truth)
     assert dt < 0.05 and dr < 0.2
@@ -34,10 +34,10 @@ def test_pnp_recovers_pose_with_half_outliers():
 
 def test_pnp_rejects_too_few_inliers_and_ignores_nans():
     rng, camera, truth, world, xy = _scene(n=40)
-    assert estimate_absolute_pose(xy[:10], world[:10], camera, PoseConfig(min_inliers=15)) is None
+    assert estimate_absolute_pose(xy[:10], world[:10], camera, PoseConfig(min_inliers=15), 12.0) is None
     xy = xy.copy()
     xy[0] = np.nan
-    result = estimate_absolute_pose(xy, world, camera, PoseConfig())
+    result = estimate_absolute_pose(xy, world, camera, PoseConfig(), 12.0)
     assert result is not None and not result.inlier_mask[0]
 
 

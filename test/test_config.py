@@ -7,7 +7,8 @@ from s2dhm_ros.config import LocalizerConfig, MapBuilderConfig, flatten, load_co
 def test_paper_defaults():
     c = LocalizerConfig()
     assert (c.retrieval.num_references, c.matcher.ratio_alpha, c.matcher.ratio_fraction) == (15, 0.9, 0.006)
-    assert (c.pose.ransac_max_error_px, c.pose.min_inliers, c.features.max_image_size) == (12.0, 15, 512)
+    assert (c.pose.ransac_max_error_cells, c.pose.min_inliers, c.features.max_image_size) == (1.0, 15, 512)
+    assert c.pose.ransac_max_error_px is None  # 12 px on RobotCar = 1.5 cells; see PoseConfig
     assert c.retrieval.pca_dim == 1024 == MapBuilderConfig().pca_dim
 
 

@@ -1,5 +1,4 @@
 """Map round trip, atomic writes and clear errors on bad maps."""
-import shutil
 
 import numpy as np
 import pycolmap

@@ -10,7 +10,8 @@ from s2dhm_ros.cli import demo_data_commands
 from s2dhm_ros.geometry import Pose
 from s2dhm_ros.io.images import image_from_msg
 from s2dhm_ros.synthetic.street_bag import NIGHT_LATERAL_OFFSET, NIGHT_WEAVE, make_street_bags
-from s2dhm_ros.synthetic.trajectory import camera_mount, read_tum
+from s2dhm_ros.io.tum import read_tum
+from s2dhm_ros.synthetic.trajectory import camera_mount
 
 DAY, NIGHT = 12, 6
 

@@ -9,10 +9,13 @@ import sys
 
 # Modules providing sub-commands, in the order `s2dhm --help` lists them.
 COMMAND_MODULES = [
+    "s2dhm_ros.cli.demo",
     "s2dhm_ros.cli.map_commands",
+    "s2dhm_ros.cli.localize_commands",
     "s2dhm_ros.cli.evaluate_commands",
     "s2dhm_ros.cli.bag_commands",
     "s2dhm_ros.cli.demo_data_commands",
+    "s2dhm_ros.cli.benchmark_commands",
 ]
 
 

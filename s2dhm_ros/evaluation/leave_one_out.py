@@ -19,6 +19,7 @@ from ..io.strecha import read_strecha_scene
 from ..localizer import Localizer
 from ..mapping.builder import build_map
 from ..synthetic.appearance import simulate_night
+from .metrics import median_errors, recall_at_thresholds
 
 CONDITIONS = ("day", "night")
 METHODS = ("sparse_to_dense", "sparse_to_sparse")
@@ -71,10 +72,10 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
 
 def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
     """Per (condition, method): recall at the benchmark thresholds and median errors."""
-    from .metrics import THRESHOLDS, recall_at_thresholds
     summary = {}
     for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
         errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
-        summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1], THRESHOLDS),
-                        "median_m": float(np.median(errors[:, 0])), "median_deg": float(np.median(errors[:, 1]))}
+        median_m, median_deg = median_errors(errors[:, 0], errors[:, 1])
+        summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1]),
+                        "median_m": median_m, "median_deg": median_deg}
     return summary

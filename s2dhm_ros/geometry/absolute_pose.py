@@ -24,8 +24,9 @@ class AbsolutePose:
 
 
 def estimate_absolute_pose(points2D: np.ndarray, points3D: np.ndarray, camera: Camera,
-                           config: PoseConfig, seed: int | None = 0) -> AbsolutePose | None:
-    """points2D: (M, 2) query pixels (COLMAP convention); points3D: (M, 3) world points.
+                           config: PoseConfig, max_error_px: float, seed: int | None = 0) -> AbsolutePose | None:
+    """points2D: (M, 2) query pixels (COLMAP convention); points3D: (M, 3) world points;
+    max_error_px: RANSAC inlier threshold in pixels of the query image.
 
     Returns None when RANSAC finds no model or fewer than `config.min_inliers` inliers.
     A fixed seed makes the result reproducible (the paper does not specify one).
@@ -39,7 +40,7 @@ def estimate_absolute_pose(points2D: np.ndarray, points3D: np.ndarray, camera: C
     if len(points2D) < max(4, config.min_inliers):
         return None
     options = pycolmap.AbsolutePoseEstimationOptions()
-    options.ransac.max_error = config.ransac_max_error_px
+    options.ransac.max_error = max_error_px
     options.ransac.confidence = config.ransac_confidence
     options.ransac.max_num_trials = config.ransac_max_trials
     if seed is not None:

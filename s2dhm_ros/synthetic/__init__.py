@@ -4,9 +4,8 @@ from .appearance import simulate_night
 from .render import Rendering, render
 from .scene import Quad, Road, Scene, StreetScene, make_street_scene
 from .street_bag import FrameIds, StreetDataset, Topics, Traversal, make_street_bags
-from .trajectory import read_tum, write_tum
 
 __all__ = [
     "FrameIds", "Quad", "Rendering", "Road", "Scene", "StreetDataset", "StreetScene", "Topics", "Traversal",
-    "make_street_bags", "make_street_scene", "read_tum", "render", "simulate_night", "write_tum",
+    "make_street_bags", "make_street_scene", "render", "simulate_night",
 ]

@@ -32,7 +32,8 @@ from ..io.images import image_to_msg
 from .appearance import simulate_night
 from .render import pixel_rays, render
 from .scene import StreetScene, make_street_scene
-from .trajectory import NS, Drive, camera_mount, map_from_odom, write_tum
+from ..io.tum import write_tum
+from .trajectory import NS, Drive, camera_mount, map_from_odom
 
 DAY_T0_NS = 1_700_000_000 * NS  # 2023-11-14 22:13:20 UTC
 NIGHT_DELAY_NS = 12 * 3600 * NS  # the night traversal starts 12 h later

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -94,30 +92,3 @@ def map_from_odom(stamp_ns: int, t0_ns: int) -> Pose:
     0.05 degree/s, so map→odom is non-trivial and slowly varying, as with a real odometry source."""
     tau = (int(stamp_ns) - t0_ns) / NS
     return _yaw_pose(2.0 + 0.01 * tau, -1.0 + 0.005 * tau, np.radians(3.0 + 0.05 * tau))
-
-
-def write_tum(path: Path, stamps_ns: Sequence[int], poses: Sequence[Pose]) -> None:
-    """A TUM trajectory file: per line `stamp tx ty tz qx qy qz qw` of parent_from_child poses, stamp in seconds
-    with all nine nanosecond digits."""
-    lines = ["# timestamp tx ty tz qx qy qz qw"]
-    for stamp, pose in zip(stamps_ns, poses):
-        w, x, y, z = pose.qvec
-        sec, nsec = divmod(int(stamp), NS)
-        lines.append(f"{sec}.{nsec:09d} " + " ".join(f"{v:.9f}" for v in (*pose.t, x, y, z, w)))
-    tmp = Path(path).with_name(Path(path).name + ".partial")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.rename(path)
-
-
-def read_tum(path: Path) -> tuple[list[int], list[Pose]]:
-    """Stamps (integer ns, parsed exactly) and parent_from_child poses of a TUM trajectory file."""
-    stamps, poses = [], []
-    for line in Path(path).read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split()
-        sec, _, frac = fields[0].partition(".")
-        stamps.append(int(sec) * NS + int((frac + "000000000")[:9]))
-        tx, ty, tz, qx, qy, qz, qw = (float(v) for v in fields[1:8])
-        poses.append(Pose.from_qvec_tvec([qw, qx, qy, qz], [tx, ty, tz]))
-    return stamps, poses
