@@ -18,7 +18,6 @@ Layout (format version 1):
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ import pycolmap
 import yaml
 
 from .geometry import Camera, Pose
+from .io.checksum import sha256_file
 from .retrieval import PcaWhitening, build_index
 
 FORMAT_VERSION = 1
@@ -128,7 +128,7 @@ class SparseMap:
                        "points3D": int(len(self.points3D)), "descriptor_dim": int(self.descriptors.shape[1]),
                        "global_dim": int(self.pca.dim)},
             "metadata": self.metadata,
-            "checksums": {name: _sha256(out / name) for name in files},
+            "checksums": {name: sha256_file(out / name) for name in files},
         }
         (out / "map.yaml").write_text(yaml.safe_dump(header, sort_keys=False))
 
@@ -173,7 +173,7 @@ class SparseMap:
             file = path / name
             if not file.is_file():
                 raise MapError(f"{path}: file {name} is missing; the map is incomplete, rebuild it")
-            if verify_checksums and _sha256(file) != expected:
+            if verify_checksums and sha256_file(file) != expected:
                 raise MapError(f"{path}: {name} is corrupt (checksum mismatch); rebuild the map")
         try:
             arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
@@ -197,13 +197,6 @@ def read_header(path: str | Path) -> dict[str, Any]:
     """map.yaml alone (cheap): for summaries and for checking a map before loading it."""
     return yaml.safe_load((Path(path) / "map.yaml").read_text())
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _mkdir(path: Path) -> Path:

@@ -11,13 +11,14 @@ the ones the layer shapes imply (float32 weights), a sanity bound rather than an
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from .io.checksum import sha256_file
 
 DEFAULT_DIR = Path(os.environ.get("S2DHM_WEIGHTS_DIR", Path.home() / ".cache" / "s2dhm_ros" / "weights"))
 
@@ -53,13 +54,6 @@ class DownloadError(RuntimeError):
     pass
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def commands(checkpoint: Checkpoint, dest_dir: Path) -> str:
     """Shell commands doing the download by hand (for a machine with network, or to check the sum yourself)."""
@@ -92,7 +86,7 @@ def install(source: str | Path, checkpoint: Checkpoint, dest_dir: str | Path = D
     target = dest_dir / checkpoint.filename
     record = target.with_name(target.name + ".sha256")
     expected = expected_sha256 or checkpoint.sha256 or (record.read_text().split()[0] if record.is_file() else None)
-    actual = sha256_of(source)
+    actual = sha256_file(source)
     if expected is not None and actual != expected.lower():
         raise DownloadError(f"checksum mismatch for {checkpoint.key}: {source} has sha256 {actual}, expected "
                             f"{expected}; the file is corrupt, truncated or not the published one")

@@ -1,10 +1,11 @@
 """BagWriter round trips through rosbags' reader (sqlite3 and mcap), the message builders' fields, atomic writing."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 from scipy.spatial.transform import Rotation
+
+from bag_helpers import pose_from_fields, read_messages
 
 from s2dhm_ros.geometry import Camera, Pose
 from s2dhm_ros.io.bag_writer import (BagWriter, camera_info_msg, odometry_msg, pose_with_covariance_stamped_msg,
@@ -19,17 +20,6 @@ def _pose(seed: int) -> Pose:
     return Pose(Rotation.random(random_state=seed).as_matrix(), rng.normal(0, 3, 3))
 
 
-def _read(path: Path) -> dict[str, list]:
-    out: dict[str, list] = {}
-    with AnyReader([path]) as reader:
-        for conn, stamp, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((stamp, reader.deserialize(raw, conn.msgtype)))
-    return out
-
-
-def _pose_of(position, orientation) -> Pose:
-    o = orientation
-    return Pose(Rotation.from_quat([o.x, o.y, o.z, o.w]).as_matrix(), [position.x, position.y, position.z])
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
@@ -49,7 +39,7 @@ def test_round_trip(tmp_path, storage):
         bag.write("/pose", pose_with_covariance_stamped_msg("map", T0, _pose(9), cov), T0)
         assert sorted(bag.topics) == ["/camera_info", "/odom", "/pose", "/tf", "/tf_static"]
     assert [p.name for p in tmp_path.iterdir()] == ["bag"]  # no temp dir left behind
-    msgs = _read(path)
+    msgs = read_messages(path)
     assert {t: len(m) for t, m in msgs.items()} == {"/tf_static": 1, "/camera_info": 3, "/tf": 3, "/odom": 3,
                                                      "/pose": 1}
 
@@ -65,19 +55,19 @@ def test_round_trip(tmp_path, storage):
     _, tf = msgs["/tf"][2]
     odom_to_base = tf.transforms[1]
     assert (odom_to_base.header.frame_id, odom_to_base.child_frame_id) == ("odom", "base_link")
-    got = _pose_of(odom_to_base.transform.translation, odom_to_base.transform.rotation)
+    got = pose_from_fields(odom_to_base.transform.translation, odom_to_base.transform.rotation)
     np.testing.assert_allclose(got.matrix, _pose(4).matrix, atol=1e-12)
 
     _, odom = msgs["/odom"][0]
     assert (odom.header.frame_id, odom.child_frame_id) == ("odom", "base_link")
-    np.testing.assert_allclose(_pose_of(odom.pose.pose.position, odom.pose.pose.orientation).matrix,
+    np.testing.assert_allclose(pose_from_fields(odom.pose.pose.position, odom.pose.pose.orientation).matrix,
                                _pose(2).matrix, atol=1e-12)
     assert odom.twist.twist.linear.x == 1.0 and odom.twist.twist.angular.z == 0.1
 
     _, pose = msgs["/pose"][0]
     assert pose.header.frame_id == "map"
     np.testing.assert_array_equal(pose.pose.covariance, cov.ravel())
-    np.testing.assert_allclose(_pose_of(pose.pose.pose.position, pose.pose.pose.orientation).matrix,
+    np.testing.assert_allclose(pose_from_fields(pose.pose.pose.position, pose.pose.pose.orientation).matrix,
                                _pose(9).matrix, atol=1e-12)
 
     with AnyReader([path]) as reader:

@@ -10,8 +10,8 @@ import json
 import cv2
 import numpy as np
 import pytest
-from rosbags.highlevel import AnyReader
-from scipy.spatial.transform import Rotation
+
+from bag_helpers import pose_from_fields, read_messages
 
 from s2dhm_ros.cli import localize_commands
 from s2dhm_ros.evaluation.bag_localization import (POSE_TOPIC, groundtruth_from_bag, groundtruth_from_tum,
@@ -98,18 +98,6 @@ def _run_cli(*argv: str) -> int:
     return args.func(args)
 
 
-def _read_bag(path):
-    """Per topic: list of (bag stamp, message)."""
-    out = {}
-    with AnyReader([path]) as reader:
-        for conn, stamp, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((stamp, reader.deserialize(raw, conn.msgtype)))
-    return out
-
-
-def _pose(position, orientation) -> Pose:
-    q = orientation
-    return Pose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [position.x, position.y, position.z])
 
 
 def test_localize_bag_end_to_end(street_mcap, street_map, tmp_path, capsys):
@@ -125,7 +113,7 @@ def test_localize_bag_end_to_end(street_mcap, street_map, tmp_path, capsys):
     assert [f["stamp_ns"] for f in results["frames"]] == expected_stamps
     localized = [f["stamp_ns"] for f in results["frames"] if f["success"]]
 
-    messages = _read_bag(out / "poses")
+    messages = read_messages(out / "poses")
     assert sorted(messages) == [POSE_TOPIC, "/tf"]
     poses, tfs = messages[POSE_TOPIC], messages["/tf"]
     assert len(poses) == len(tfs) == len(localized) >= MIN_RECALL * len(expected_stamps)
@@ -135,11 +123,11 @@ def test_localize_bag_end_to_end(street_mcap, street_map, tmp_path, capsys):
         assert stamp == bag_stamp and msg.header.frame_id == "map"
         covariance = msg.pose.covariance.reshape(6, 6)
         assert np.allclose(covariance, covariance.T) and np.all(np.linalg.eigvalsh(covariance) > 0)
-        map_from_camera = _pose(msg.pose.pose.position, msg.pose.pose.orientation)
+        map_from_camera = pose_from_fields(msg.pose.pose.position, msg.pose.pose.orientation)
         errors.append(pose_error(map_from_camera.inverse(), truth[stamp]))
         (t,) = tf.transforms
         assert (t.header.frame_id, t.child_frame_id) == ("map", street_mcap.frames.camera)
-        assert np.allclose(_pose(t.transform.translation, t.transform.rotation).matrix, map_from_camera.matrix)
+        assert np.allclose(pose_from_fields(t.transform.translation, t.transform.rotation).matrix, map_from_camera.matrix)
     assert [e[0] for e in errors] == pytest.approx([f["error_m"] for f in results["frames"] if f["success"]])
     assert _recall(errors) * len(localized) >= MIN_RECALL * len(expected_stamps)
 

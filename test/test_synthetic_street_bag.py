@@ -3,8 +3,9 @@ import argparse
 
 import numpy as np
 import pytest
-from rosbags.highlevel import AnyReader
 from scipy.spatial.transform import Rotation
+
+from bag_helpers import pose_from_fields, read_messages
 
 from s2dhm_ros.cli import demo_data_commands
 from s2dhm_ros.geometry import Pose
@@ -26,24 +27,12 @@ def dataset(request, tmp_path_factory):
     return ds
 
 
-def _transform(t) -> Pose:
-    q, p = t.transform.rotation, t.transform.translation
-    return Pose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [p.x, p.y, p.z])
-
-
-def _read(bag):
-    """Per topic: list of (bag stamp, message)."""
-    out = {}
-    with AnyReader([bag]) as reader:
-        for conn, stamp, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((stamp, reader.deserialize(raw, conn.msgtype)))
-    return out
 
 
 @pytest.mark.parametrize("name", ["day", "night"])
 def test_bag_contents_and_tf_chain_equal_ground_truth(dataset, name):
     traversal = getattr(dataset, name)
-    msgs = _read(traversal.bag)
+    msgs = read_messages(traversal.bag)
     n = DAY if name == "day" else NIGHT
     topics = dataset.topics
     assert {t: len(m) for t, m in msgs.items()} == {
@@ -52,7 +41,7 @@ def test_bag_contents_and_tf_chain_equal_ground_truth(dataset, name):
 
     (static,) = msgs[topics.tf_static][0][1].transforms
     assert (static.header.frame_id, static.child_frame_id) == (frames.base_link, frames.camera)
-    base_from_cam = _transform(static)
+    base_from_cam = pose_from_fields(static.transform.translation, static.transform.rotation)
     assert abs(base_from_cam.t[2] - 1.5) < 1e-9
     assert base_from_cam.R[:, 2] @ [1, 0, 0] > 0.99  # looks forward
 
@@ -60,7 +49,7 @@ def test_bag_contents_and_tf_chain_equal_ground_truth(dataset, name):
     for stamp, msg in msgs[topics.tf]:
         for t in msg.transforms:
             assert t.header.stamp.sec * 10**9 + t.header.stamp.nanosec == stamp
-            tf[(t.header.frame_id, t.child_frame_id, stamp)] = _transform(t)
+            tf[(t.header.frame_id, t.child_frame_id, stamp)] = pose_from_fields(t.transform.translation, t.transform.rotation)
     odom = {stamp: m for stamp, m in msgs[topics.odom]}
     gt_stamps, gt_poses = read_tum(traversal.groundtruth)
     image_stamps = [stamp for stamp, _ in msgs[topics.image]]
@@ -109,8 +98,8 @@ def test_night_is_offset_to_the_left_and_darker(dataset):
         day_pose = dataset.day.cam_from_world[min(int(round(i / 50)), len(day) - 1)]
         angle = np.degrees(np.arccos(np.clip((np.trace(pose.R @ day_pose.R.T) - 1) / 2, -1, 1)))
         assert angle < 5.0
-    day_img = image_from_msg(_read(dataset.day.bag)[dataset.topics.image][3][1])
-    night_img = image_from_msg(_read(dataset.night.bag)[dataset.topics.image][1][1])
+    day_img = image_from_msg(read_messages(dataset.day.bag)[dataset.topics.image][3][1])
+    night_img = image_from_msg(read_messages(dataset.night.bag)[dataset.topics.image][1][1])
     assert night_img.mean() < 0.5 * day_img.mean()
 
 
@@ -123,8 +112,8 @@ def test_rear_camera_looks_backwards(tmp_path):
     mount = camera_mount(rear=True)
     assert mount.R[:, 2] @ [-1, 0, 0] > 0.99 and mount.t[0] < 0 and abs(mount.t[2] - 1.5) < 1e-12
     ds = make_street_bags(tmp_path, num_frames=3, num_night_frames=2, image_size=(48, 32), rear_camera=True)
-    (static,) = _read(ds.day.bag)[ds.topics.tf_static][0][1].transforms
-    np.testing.assert_allclose(_transform(static).matrix, mount.matrix, atol=1e-12)
+    (static,) = read_messages(ds.day.bag)[ds.topics.tf_static][0][1].transforms
+    np.testing.assert_allclose(pose_from_fields(static.transform.translation, static.transform.rotation).matrix, mount.matrix, atol=1e-12)
     np.testing.assert_allclose(ds.base_from_camera.matrix, mount.matrix)
 
 

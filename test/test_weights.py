@@ -10,7 +10,8 @@ from s2dhm_ros.features import create_extractor
 from s2dhm_ros.features.hypercolumns import VGGHypercolumnExtractor, hypercolumns_from_taps
 from s2dhm_ros.features.netvlad import VGG16NetVLAD
 from s2dhm_ros.features.vgg16 import CONV_INDICES, IMAGENET_MEAN_255, forward_taps, preprocess
-from s2dhm_ros.features.weights import file_sha256, load_s2dhm_checkpoint, load_vgg16_netvlad
+from s2dhm_ros.features.weights import load_s2dhm_checkpoint, load_vgg16_netvlad
+from s2dhm_ros.io.checksum import sha256_file
 
 WHITENING_DIM = 8  # the real model has 4096; small keeps the test file small
 
@@ -50,7 +51,7 @@ def test_s2dhm_checkpoint_gives_identical_outputs(s2dhm_file, source, image):
         taps, conv5_3 = forward_taps(source.encoder, x)
         torch.testing.assert_close(feats.global_descriptor, source.pool(conv5_3)[0])
         torch.testing.assert_close(feats.hypercolumns, hypercolumns_from_taps(taps))
-    assert extractor.fingerprint() == f"vgg16:{file_sha256(s2dhm_file)}"
+    assert extractor.fingerprint() == f"vgg16:{sha256_file(s2dhm_file)}"
     torch.testing.assert_close(extractor.model.mean, torch.tensor(IMAGENET_MEAN_255))
 
 

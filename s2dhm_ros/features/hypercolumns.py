@@ -18,7 +18,8 @@ from ..config import FeaturesConfig
 from .base import DenseFeatures, pick_device, resize_max
 from .netvlad import VGG16NetVLAD
 from .vgg16 import forward_taps, preprocess
-from .weights import DOWNLOAD_HINT, file_sha256, load_vgg16_netvlad
+from ..io.checksum import sha256_file
+from .weights import DOWNLOAD_HINT, load_vgg16_netvlad
 
 
 def hypercolumns_from_taps(taps: list[torch.Tensor]) -> torch.Tensor:
@@ -63,7 +64,7 @@ class VGGHypercolumnExtractor:
     def fingerprint(self) -> str:
         """Backbone name + sha256 of the weights file (hashed once, lazily: the files are large)."""
         if self._fingerprint is None:
-            self._fingerprint = f"{self.name}:{file_sha256(self.weights)}"
+            self._fingerprint = f"{self.name}:{sha256_file(self.weights)}"
         return self._fingerprint
 
     @torch.no_grad()

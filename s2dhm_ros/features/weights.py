@@ -20,7 +20,6 @@ Two layouts are read (checked against the public code with the project's code se
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,13 +46,6 @@ def _numpy_data_globals() -> list:
     return [scalar, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"),
             np.dtype, *sorted(dtypes, key=lambda t: t.__name__)]
 
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _existing(path: str | Path) -> Path:
