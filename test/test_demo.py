@@ -1,0 +1,11 @@
+"""`s2dhm demo`, the README's first command, runs end to end (small sizes here; the full demo is the same code)."""
+from s2dhm_ros.cli import main
+
+
+def test_demo_runs_and_reports(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--frames", "16", "--size", "320x240"]) == 0
+    out = capsys.readouterr().out
+    assert "localized" in out and "error m" in out
+    for path in ("map/map.yaml", "night/results.json", "night/report.md", "night/trajectory.tum"):
+        assert (tmp_path / "demo" / path).is_file(), path
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2  # refuses to overwrite a previous run
