@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "s2dhm_ros.cli.bag_commands",
     "s2dhm_ros.cli.demo_data_commands",
     "s2dhm_ros.cli.benchmark_commands",
+    "s2dhm_ros.cli.train_commands",
 ]
 
 
