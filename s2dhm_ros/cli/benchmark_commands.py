@@ -10,6 +10,7 @@ from ..config import LocalizerConfig, MapBuilderConfig, load_config
 from ..evaluation.benchmark import Localize, localize_split, recall_report, write_outputs
 from ..evaluation.datasets import BenchmarkSplit, read_cmu_seasons, read_robotcar_seasons
 from ..evaluation.datasets.robotcar_seasons import CONDITIONS as ROBOTCAR_CONDITIONS
+from ..evaluation.speed import add_speed_parser
 from ..weights_download import CHECKPOINTS, DEFAULT_DIR, commands, download, install
 
 # The paper's per-dataset settings (Sec. 5.1): N retrieved references and the ratio-test fraction f.
@@ -45,6 +46,7 @@ def register(subparsers) -> None:
         p.add_argument("--num-references", type=int, help="N (default: the paper's value for this benchmark)")
         p.add_argument("--ratio-fraction", type=float, help="f (default: the paper's value for this benchmark)")
         p.set_defaults(func=run_benchmark)
+    add_speed_parser(sub)
 
     weights = subparsers.add_parser(
         "download-weights", help="download and verify the published checkpoints",
