@@ -2,7 +2,6 @@
 from pathlib import Path
 
 from rosbags.highlevel import AnyReader
-from scipy.spatial.transform import Rotation
 
 from s2dhm_ros.geometry import Pose
 
@@ -18,5 +17,4 @@ def read_messages(path: Path) -> dict[str, list]:
 
 def pose_from_fields(position, orientation) -> Pose:
     """A Pose from message fields (geometry_msgs Point/Vector3 + Quaternion)."""
-    q = orientation
-    return Pose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [position.x, position.y, position.z])
+    return Pose.from_message_fields(position, orientation)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from s2dhm_ros.config import MatcherConfig
 from s2dhm_ros.evaluation.paper_path import match_paper_path
-from s2dhm_ros.evaluation.speed import COLUMNS, add_speed_parser
+from s2dhm_ros.cli.speed_command import add_speed_parser
+from s2dhm_ros.evaluation.speed import COLUMNS
 from s2dhm_ros.localizer import STAGES
 from s2dhm_ros.matching import match_sparse_to_dense
 

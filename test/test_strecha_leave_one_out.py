@@ -6,15 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2dhm_ros.evaluation.leave_one_out import leave_one_out
+from s2dhm_ros.evaluation.leave_one_out import leave_one_out, summarize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "strecha"
-THRESHOLDS = ((0.25, 2.0), (0.5, 5.0), (5.0, 10.0))
-
-
-def _recall(outcomes, condition, method, threshold):
-    errors = [(o.error_m, o.error_deg) for o in outcomes if o.condition == condition and o.method == method]
-    return float(np.mean([dt < threshold[0] and dr < threshold[1] for dt, dr in errors]))
 
 
 @pytest.mark.parametrize("scene", ["fountain-P11", "entry-P10"])
@@ -22,8 +16,7 @@ def test_leave_one_out_on_strecha(scene, capsys):
     if not (DATA / scene).is_dir():
         pytest.skip(f"real test data not found at {DATA / scene} (see ../shared/data/README.md)")
     outcomes = leave_one_out(DATA / scene, progress=False)
-    recalls = {(c, m): [_recall(outcomes, c, m, t) for t in THRESHOLDS]
-               for c, m in [("day", "sparse_to_dense"), ("night", "sparse_to_dense"), ("night", "sparse_to_sparse")]}
+    recalls = {key: s["recall"] for key, s in summarize(outcomes).items()}  # at (0.25 m, 2°), (0.5 m, 5°), (5 m, 10°)
     with capsys.disabled():
         print(f"\n{scene} leave-one-out recall at (0.25 m, 2°), (0.5 m, 5°), (5 m, 10°):")
         for (c, m), r in recalls.items():

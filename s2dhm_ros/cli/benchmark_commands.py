@@ -10,8 +10,8 @@ from ..config import LocalizerConfig, MapBuilderConfig, load_config
 from ..evaluation.benchmark import Localize, localize_split, recall_report, write_outputs
 from ..evaluation.datasets import BenchmarkSplit, read_cmu_seasons, read_robotcar_seasons
 from ..evaluation.datasets.robotcar_seasons import CONDITIONS as ROBOTCAR_CONDITIONS
-from ..evaluation.speed import add_speed_parser
 from ..weights_download import CHECKPOINTS, DEFAULT_DIR, commands, download, install
+from .speed_command import add_speed_parser
 
 # The paper's per-dataset settings (Sec. 5.1): N retrieved references and the ratio-test fraction f.
 PAPER_SETTINGS = {"robotcar-seasons": {"num_references": 15, "ratio_fraction": 0.006},

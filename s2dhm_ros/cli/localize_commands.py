@@ -14,7 +14,7 @@ from ..config import LocalizerConfig, load_config, to_dict
 from ..evaluation import bag_localization as bl
 from ..geometry import Camera
 from ..io.posed_images import read_intrinsics
-from ..io.strecha import read_image_rgb
+from ..io.images import read_image_rgb
 from ..localizer import STAGES, LocalizationResult, Localizer
 from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.pose_output import published_pose

@@ -14,7 +14,6 @@ whose 3D points are back-projected through a planted query pose, so that PnP has
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -24,17 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from ..cli.options import add_dataclass_options, dataclass_from_options
 from ..config import FeaturesConfig, LocalizerConfig, MatcherConfig, RetrievalConfig
 from ..features import create_extractor
 from ..features.base import DenseExtractor, DenseFeatures
 from ..geometry import Camera, Pose
+from ..io.images import read_image_rgb
 from ..localizer import STAGES, Localizer
 from ..map_format import SparseMap
 from ..matching import DenseMatches, match_sparse_to_dense
@@ -77,7 +75,7 @@ def run_speed_benchmark(settings: SpeedSettings, out: Path | None = None) -> dic
     devices = settings.devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     if "cuda" in devices and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked for, but torch sees no CUDA device")
-    image = _read_image(settings.image) if settings.image else synthetic_query(*settings.image_size, settings.seed)
+    image = read_image_rgb(settings.image) if settings.image else synthetic_query(*settings.image_size, settings.seed)
     camera = query_camera(image.shape[1], image.shape[0])
     if settings.map_dir is not None:
         sparse_map = SparseMap.load(settings.map_dir)
@@ -215,12 +213,6 @@ def query_camera(width: int, height: int) -> Camera:
     return Camera("PINHOLE", width, height, (f, f, width / 2, height / 2))
 
 
-def _read_image(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
 
 def synthetic_map(features: DenseFeatures, camera: Camera, extractor: DenseExtractor, references: int,
                   keypoints: int, inlier_fraction: float, seed: int) -> SparseMap:
@@ -333,46 +325,3 @@ def _equivalence_cell(e: dict[str, Any]) -> str:
     if e["rejected_argmax_differs"]:
         verdict += f" ({e['rejected_argmax_differs']} rejected fp32 near-ties moved)"
     return verdict
-
-
-# ----------------------------------------------------------------------------- command line
-def add_speed_parser(benchmark_subparsers) -> argparse.ArgumentParser:
-    """`s2dhm benchmark speed`, added to the `benchmark` command's sub-parsers."""
-    p = benchmark_subparsers.add_parser(
-        "speed", help="per-stage timings (paper Table 4 columns + retrieval, total) against the paper's path",
-        description=__doc__.split("\n\n")[0] + " Writes speed.json and speed.md to --out and prints the table.")
-    p.add_argument("--backbone", choices=("dense_sift", "vgg16"), default="dense_sift",
-                   help="synthetic map backbone; vgg16 without --weights is randomly initialised (timing only)")
-    p.add_argument("--weights", help="vgg16 weights (S2DHM weights.pth.tar or Pitts30K_struct.mat)")
-    p.add_argument("--map", dest="map_dir", type=Path, help="time against this map instead of a synthetic one")
-    p.add_argument("--image", type=Path, help="query image (default: a synthetic 512x384 texture)")
-    p.add_argument("--query-size", type=int, nargs=2, default=[512, 384], metavar=("WIDTH", "HEIGHT"),
-                   help="size of the synthetic query (default: 512 384, the paper's 512 px longer side)")
-    p.add_argument("--references", type=int, default=15, help="synthetic map: reference images (default: 15)")
-    p.add_argument("--keypoints", type=int, default=1000, help="synthetic map: keypoints per reference (default: 1000)")
-    p.add_argument("--inlier-fraction", type=float, default=0.3,
-                   help="synthetic map: keypoints planted at true correspondents (default: 0.3)")
-    p.add_argument("--num-references", type=int, nargs="+", default=[1, 5, 15], help="N values (default: 1 5 15)")
-    p.add_argument("--repeats", type=int, default=10, help="timed queries per N (default: 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed queries first (default: 2)")
-    p.add_argument("--device", dest="devices", action="append", choices=("cpu", "cuda"),
-                   help="repeatable (default: cpu, and cuda when available)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("speed-benchmark"), help="output folder (default: speed-benchmark)")
-    add_dataclass_options(p.add_argument_group("matcher"), MatcherConfig, "matcher: ")
-    p.set_defaults(func=_run)
-    return p
-
-
-def _run(args: argparse.Namespace) -> int:
-    settings = SpeedSettings(
-        backbone=args.backbone, weights=args.weights, map_dir=args.map_dir, image=args.image,
-        image_size=tuple(args.query_size),
-        references=max(args.references, max(args.num_references)), keypoints=args.keypoints,
-        inlier_fraction=args.inlier_fraction, num_references=tuple(args.num_references), repeats=args.repeats,
-        warmup=args.warmup, devices=tuple(args.devices or ()), matcher=dataclass_from_options(MatcherConfig, args),
-        seed=args.seed)
-    report = run_speed_benchmark(settings, args.out)
-    print(format_markdown(report))
-    print(f"written: {args.out / 'speed.json'}, {args.out / 'speed.md'}")
-    return 0

@@ -44,6 +44,13 @@ class Pose:
         w, x, y, z = np.asarray(qvec_wxyz, dtype=np.float64)
         return cls(Rotation.from_quat([x, y, z, w]).as_matrix(), tvec)
 
+    @classmethod
+    def from_message_fields(cls, translation, rotation) -> "Pose":
+        """From ROS message fields: a Vector3/Point (x, y, z) and a Quaternion (x, y, z, w) — rclpy's and
+        rosbags' classes alike (geometry_msgs/Transform, Pose)."""
+        q = rotation
+        return cls(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [translation.x, translation.y, translation.z])
+
     @property
     def qvec(self) -> np.ndarray:
         """Unit quaternion (w, x, y, z) with w >= 0."""
@@ -85,7 +92,10 @@ class Pose:
 
 def pose_error(estimate: Pose, truth: Pose) -> tuple[float, float]:
     """Position error (metres, between camera centres) and rotation error (degrees) of two cam_from_world poses."""
-    dt = float(np.linalg.norm(estimate.center - truth.center))
-    cos = (np.trace(estimate.R @ truth.R.T) - 1.0) / 2.0
-    dr = float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-    return dt, dr
+    return float(np.linalg.norm(estimate.center - truth.center)), rotation_angle_deg(estimate, truth)
+
+
+def rotation_angle_deg(a: Pose, b: Pose) -> float:
+    """The angle (degrees) of the rotation between the orientations of two poses of the same kind."""
+    cos = (np.trace(a.R @ b.R.T) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))

@@ -143,8 +143,7 @@ def _load_intrinsics(bag: BagReader, image_topic: str, camera_info_topic: str | 
 
 def _pose_from_msg(pose: Any) -> Pose:
     """A geometry_msgs/Pose as the transform parent_from_child (its frame from the pose's child frame)."""
-    q, p = pose.orientation, pose.position
-    return Pose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [p.x, p.y, p.z])
+    return Pose.from_message_fields(pose.position, pose.orientation)
 
 
 def _pose_from_vector(values: list[float]) -> Pose:

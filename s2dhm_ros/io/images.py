@@ -10,6 +10,7 @@ OpenCV's historic names (COLOR_BayerBG2RGB for that pattern) are offset by one p
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -167,3 +168,10 @@ def compressed_image_to_msg(image_rgb: np.ndarray, stamp_ns: int, frame_id: str,
     typestore = typestore or _default_typestore()
     return typestore.types["sensor_msgs/msg/CompressedImage"](
         header=_header(stamp_ns, frame_id, typestore), format=fmt, data=encoded.reshape(-1))
+
+def read_image_rgb(path: Path) -> np.ndarray:
+    """An image file (JPEG, PNG, ...) as RGB uint8 (H, W, 3)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path} (missing, truncated or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

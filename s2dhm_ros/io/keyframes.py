@@ -7,13 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..geometry import Pose
+from ..geometry import Pose, rotation_angle_deg
 
-
-def rotation_angle_deg(a: Pose, b: Pose) -> float:
-    """The angle (degrees) of the rotation between the orientations of two poses of the same kind."""
-    cos = (np.trace(a.R @ b.R.T) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
 class KeyframeSelector:

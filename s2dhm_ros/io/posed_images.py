@@ -15,7 +15,7 @@ import numpy as np
 
 from ..frames import Frame
 from ..geometry import Camera, Pose
-from .strecha import read_image_rgb
+from .images import read_image_rgb
 
 
 def _lines(path: Path) -> list[list[str]]:

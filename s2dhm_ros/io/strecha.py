@@ -6,18 +6,12 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..frames import Frame
 from ..geometry import Camera, Pose
+from .images import read_image_rgb
 
-
-def read_image_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path} (missing, truncated or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_camera_file(path: Path) -> tuple[Camera, Pose]:

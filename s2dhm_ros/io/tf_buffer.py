@@ -132,8 +132,7 @@ class TfBuffer:
     def add_tf_message(self, msg: Any, static: bool = False) -> None:
         """Record every TransformStamped of a tf2_msgs/TFMessage (from /tf, or /tf_static with static=True)."""
         for tf in msg.transforms:
-            r, tr = tf.transform.rotation, tf.transform.translation
-            pose = Pose(Rotation.from_quat([r.x, r.y, r.z, r.w]).as_matrix(), [tr.x, tr.y, tr.z])
+            pose = Pose.from_message_fields(tf.transform.translation, tf.transform.rotation)
             stamp = int(tf.header.stamp.sec) * 1_000_000_000 + int(tf.header.stamp.nanosec)
             self.add_transform(tf.header.frame_id, tf.child_frame_id, pose, stamp, static=static)
 

@@ -11,7 +11,6 @@ import importlib
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..geometry import Pose
 from ..io import bag_writer
@@ -55,8 +54,7 @@ def transform_stamped(transform: Transform, typestore: Any) -> Any:
 
 def pose_from_transform(transform: Any) -> Pose:
     """geometry_msgs/Transform (e.g. `lookup_transform(...).transform`) as the Pose parent_from_child."""
-    q, t = transform.rotation, transform.translation
-    return Pose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [t.x, t.y, t.z])
+    return Pose.from_message_fields(transform.translation, transform.rotation)
 
 
 def covariance_of(msg: Any) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...frames import Frame
 from ...geometry import Camera, Pose
-from ...io.strecha import read_image_rgb
+from ...io.images import read_image_rgb
 
 
 @dataclass
