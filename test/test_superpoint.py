@@ -1,10 +1,17 @@
-"""SuperPoint: the superpoint_v1.pth layout, clear loader errors, and detection geometry."""
+"""SuperPoint: the superpoint_v1.pth layout, clear loader errors, detection geometry, and a map built with it."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
+from s2dhm_ros.config import MapBuilderConfig
 from s2dhm_ros.features.base import resize_max
+from s2dhm_ros.features.keypoints import create_detector
 from s2dhm_ros.features.superpoint import SuperPointDetector, SuperPointNet, load_superpoint
+from s2dhm_ros.geometry.triangulation import project
+from s2dhm_ros.map_format import SparseMap
+from s2dhm_ros.mapping.builder import build_map
 
 V1_KEYS = {f"{name}.{p}" for name in ("conv1a", "conv1b", "conv2a", "conv2b", "conv3a", "conv3b", "conv4a",
                                        "conv4b", "convPa", "convPb", "convDa", "convDb") for p in ("weight", "bias")}
@@ -101,3 +108,27 @@ def test_keypoints_are_in_original_image_pixels_after_resizing():
     small = SuperPointDetector(planted_net(3, 5), device="cpu").extract(resized)
     assert len(big.xy) == len(small.xy) > 0
     np.testing.assert_allclose(np.sort(big.xy * [sx, sy], axis=0), np.sort(small.xy, axis=0))
+
+
+def test_map_built_with_superpoint_keeps_its_detections_in_original_pixels(street, tmp_path, net):
+    """The builder's SuperPoint path end to end: detection on a shrunk image, matching, triangulation,
+    saving. Seeded weights give poor descriptors, so this checks the wiring (every map keypoint is a
+    SuperPoint detection in original pixels, consistent with its 3D point), not the accuracy of the points."""
+    frames = street[0]
+    weights = tmp_path / "superpoint_v1.pth"
+    torch.save(net.state_dict(), weights)
+    config = replace(MapBuilderConfig(), detector="superpoint", superpoint_weights=str(weights),
+                     detection_max_image_size=240)  # the 320x240 renderings are detected at 240x180
+    _, summary = build_map(frames, config, output_dir=tmp_path / "map", progress=False)
+    sparse_map = SparseMap.load(tmp_path / "map")
+    assert sparse_map.metadata["builder"]["detector"] == "superpoint"
+    assert summary.points3D > 20
+    detector = create_detector(config)
+    for r, frame in enumerate(frames):
+        keypoints = sparse_map.keypoints[sparse_map.reference_slice(r)]
+        detections, _ = detector.detect(frame.load())
+        assert len(keypoints) > 0
+        assert np.abs(keypoints[:, None] - detections[None]).max(-1).min(1).max() < 1e-6
+        xy, _ = project(sparse_map.points3D[sparse_map.point_index[sparse_map.reference_slice(r)]],
+                        frame.cam_from_world, frame.camera)
+        assert np.linalg.norm(xy - keypoints, axis=1).max() <= config.triangulation_max_reproj_error_px + 1e-6
