@@ -21,7 +21,7 @@ setup(
         "numpy",
         "scipy",
         "opencv-python-headless",
-        "pycolmap>=3.10",
+        "pycolmap>=4.2",  # the oldest release the tests pass with (rig/frame API of map_format, geometry/)
         "faiss-cpu",
         "torch>=2.1",
         "rosbags>=0.10",

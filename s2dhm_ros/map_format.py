@@ -36,6 +36,8 @@ from .retrieval import PcaWhitening, build_index
 
 FORMAT_VERSION = 1
 ARRAYS = ("keypoints", "point_index", "descriptors", "offsets", "points3D", "global_descriptors")
+DATA_FILES = (*(f"{name}.npy" for name in ARRAYS), "pca.npz", "references.yaml", "retrieval.faiss")
+HEADER_KEYS = ("frame_id", "backbone", "fingerprint", "checksums")
 
 
 class MapError(ValueError):
@@ -168,7 +170,15 @@ class SparseMap:
         if header["format_version"] != FORMAT_VERSION:
             raise MapError(f"{path} has map format version {header['format_version']}, this s2dhm_ros reads "
                            f"version {FORMAT_VERSION}; rebuild the map with this version")
-        checksums: dict[str, str] = header.get("checksums", {})
+        missing = [key for key in HEADER_KEYS if key not in header]
+        if missing:
+            raise MapError(f"{header_path} lacks {missing}; the header is truncated or was not written by "
+                           "s2dhm_ros, rebuild the map")
+        checksums = header["checksums"] if isinstance(header["checksums"], dict) else {}
+        unchecked = [name for name in DATA_FILES if not _is_sha256(checksums.get(name))]
+        if unchecked:
+            raise MapError(f"{header_path} has no valid checksum for {unchecked}; the header is truncated, "
+                           "rebuild the map")
         for name, expected in checksums.items():
             file = path / name
             if not file.is_file():
@@ -181,16 +191,20 @@ class SparseMap:
             pca = PcaWhitening(pca_file["mean"], pca_file["projection"])
             references = yaml.safe_load((path / "references.yaml").read_text())
             index = faiss.read_index(str(path / "retrieval.faiss"))
-        except (OSError, ValueError, KeyError, RuntimeError, yaml.YAMLError) as e:
+            names = [r["name"] for r in references]
+            cameras = [Camera.from_dict(r["camera"]) for r in references]
+            poses = [Pose.from_qvec_tvec(r["qvec"], r["tvec"]) for r in references]
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, yaml.YAMLError) as e:
             raise MapError(f"{path}: cannot read map data ({e}); the map is corrupt or truncated, rebuild it") from e
         if index.ntotal != len(references):
             raise MapError(f"{path}: retrieval index holds {index.ntotal} images, the map {len(references)}")
-        return cls(
-            frame_id=header["frame_id"], backbone=header["backbone"], fingerprint=header["fingerprint"],
-            reference_names=[r["name"] for r in references],
-            cameras=[Camera.from_dict(r["camera"]) for r in references],
-            cam_from_world=[Pose.from_qvec_tvec(r["qvec"], r["tvec"]) for r in references],
-            pca=pca, metadata=header.get("metadata") or {}, index=index, **arrays)
+        return cls(frame_id=header["frame_id"], backbone=header["backbone"], fingerprint=header["fingerprint"],
+                   reference_names=names, cameras=cameras, cam_from_world=poses, pca=pca,
+                   metadata=header.get("metadata") or {}, index=index, **arrays)
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

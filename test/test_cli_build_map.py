@@ -1,4 +1,6 @@
 """`s2dhm build-map` and `s2dhm leave-one-out` on real files: PNG images, poses and intrinsics text files."""
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -46,3 +48,21 @@ def test_build_map_errors_are_clear(tmp_path, capsys):
 def test_missing_inputs(tmp_path, capsys, missing):
     assert main(["build-map", missing, str(tmp_path / "nope"), "--out", str(tmp_path / "map")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_leave_one_out_json_is_strict_json(tmp_path, monkeypatch, capsys):
+    """A view that was not localized has an infinite error; the JSON file says null (JSON has no Infinity)."""
+    from s2dhm_ros.cli import evaluate_commands
+    from s2dhm_ros.evaluation.leave_one_out import QueryOutcome
+    outcomes = [QueryOutcome("0000.png", "day", "sparse_to_dense", True, 0.1, 1.0, 50, {"total": 1.0}),
+                QueryOutcome("0001.png", "day", "sparse_to_dense", False, np.inf, np.inf, 0, {"total": 1.0})]
+    monkeypatch.setattr(evaluate_commands, "leave_one_out", lambda scene, config: outcomes)
+    (tmp_path / "scene").mkdir()
+    assert main(["leave-one-out", str(tmp_path / "scene"), "--json", str(tmp_path / "out.json")]) == 0
+    assert "50.0%" in capsys.readouterr().out
+
+    def no_constants(name):
+        raise AssertionError(f"{name} is not JSON")
+    written = json.loads((tmp_path / "out.json").read_text(), parse_constant=no_constants)
+    assert [(o["success"], o["error_m"], o["error_deg"]) for o in written["scene"]] == [(True, 0.1, 1.0),
+                                                                                       (False, None, None)]

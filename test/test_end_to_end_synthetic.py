@@ -163,5 +163,7 @@ def test_localize_images_cli(street, street_map, tmp_path, capsys):
         assert np.allclose(estimate.center, r["center"])
         dt, dr = pose_error(estimate, truth[int(path.stem.split("_")[1])])
         assert dt < RECALL_M and dr < RECALL_DEG
-        assert len(r["covariance_diagonal"]) == 6 and min(r["covariance_diagonal"]) > 0
+        covariance = np.array(r["covariance"])
+        assert covariance.shape == (6, 6) and np.allclose(covariance, covariance.T)
+        assert np.linalg.eigvalsh(covariance).min() > 0
         assert r["timings_s"]["total"] > 0

@@ -83,6 +83,19 @@ def test_truncated_file_without_checksum_check_is_still_caught(tmp_path):
         SparseMap.load(tmp_path / "map", verify_checksums=False)
 
 
+def test_every_truncation_of_the_header_is_an_error(tmp_path):
+    """A map.yaml cut anywhere (often still valid YAML) never loads, and never loads unchecked."""
+    make_map().save(tmp_path / "map")
+    header = tmp_path / "map" / "map.yaml"
+    text = header.read_text()
+    for cut in range(0, len(text), 7):
+        header.write_text(text[:cut])
+        with pytest.raises(MapError, match="map.yaml"):
+            SparseMap.load(tmp_path / "map")
+    header.write_text(text)
+    assert SparseMap.load(tmp_path / "map").num_references == 3
+
+
 def test_inconsistent_or_empty_maps_are_rejected():
     m = make_map()
     with pytest.raises(MapError, match="NaN"):

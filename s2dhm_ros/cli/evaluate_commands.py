@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _finite_or_null(value: Any) -> Any:
+    """JSON has no Infinity: the error of a view that was not localized is written as null."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     config = load_config(LocalizerConfig, args.config, node_name="localizer")
     everything = {}
@@ -37,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {condition:9s} {method:16s} " + " ".join(f"{100 * r:8.1f}%" for r in s["recall"])
                   + f" {s['median_m']:9.3f} {s['median_deg']:9.2f}")
     if args.json:
-        args.json.write_text(json.dumps(everything, indent=1, default=lambda x: None if np.isinf(x) else x))
+        args.json.write_text(json.dumps(_finite_or_null(everything), indent=1, allow_nan=False))
     return 0

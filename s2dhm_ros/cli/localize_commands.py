@@ -105,8 +105,8 @@ def _result_json(image: Path, result: LocalizationResult) -> dict:
         pose = result.cam_from_world
         published = published_pose(pose, result.covariance)
         out.update(qvec_wxyz=pose.qvec.tolist(), tvec=pose.t.tolist(), center=pose.center.tolist(),
-                   covariance_diagonal=None if published.covariance is None
-                   else np.diag(published.covariance).tolist())
+                   # camera pose in the map frame, ROS order (x y z, rot x y z), as the node publishes it
+                   covariance=None if published.covariance is None else published.covariance.tolist())
     return out
 
 
@@ -120,9 +120,9 @@ def _format_result(r: dict) -> str:
     lines = [f"{r['image']}: {r['num_inliers']} inliers ({r['num_matches']} matches), reference {r['reference']}",
              f"  cam_from_world qvec (w x y z) {fmt(r['qvec_wxyz'], 6)}  tvec {fmt(r['tvec'], 4)}",
              f"  camera centre in map {fmt(r['center'], 4)}"]
-    if r["covariance_diagonal"] is not None:
+    if r["covariance"] is not None:
         lines.append("  covariance diagonal (x y z m², rx ry rz rad²) "
-                     + " ".join(f"{v:.3g}" for v in r["covariance_diagonal"]))
+                     + " ".join(f"{v:.3g}" for v in np.diag(r["covariance"])))
     lines.append("  timings " + ", ".join(f"{s} {1e3 * r['timings_s'].get(s, 0.0):.0f} ms" for s in STAGES))
     return "\n".join(lines)
 
