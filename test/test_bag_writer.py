@@ -1,7 +1,11 @@
-"""BagWriter round trips through rosbags' reader (sqlite3 and mcap), the message builders' fields, atomic writing."""
+"""BagWriter round trips through rosbags' reader (sqlite3 and mcap), Humble-readable metadata, the message builders'
+fields, atomic writing."""
+import sqlite3
+from contextlib import closing
 
 import numpy as np
 import pytest
+import yaml
 from rosbags.highlevel import AnyReader
 from scipy.spatial.transform import Rotation
 
@@ -18,8 +22,6 @@ CAMERA = Camera("OPENCV", 640, 480, (500.0, 505.0, 320.0, 240.0, -0.1, 0.01, 0.0
 def _pose(seed: int) -> Pose:
     rng = np.random.default_rng(seed)
     return Pose(Rotation.random(random_state=seed).as_matrix(), rng.normal(0, 3, 3))
-
-
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
@@ -73,6 +75,32 @@ def test_round_trip(tmp_path, storage):
     with AnyReader([path]) as reader:
         static = next(c for c in reader.connections if c.topic == "/tf_static")
         assert "transient_local" in str(static.ext.offered_qos_profiles).lower()
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_metadata_is_version_8_with_qos_as_yaml_strings(tmp_path, storage):
+    """Humble's rosbag2 reads offered_qos_profiles as a string of YAML with numeric policies (version 9's YAML list
+    fails with "yaml-cpp: bad conversion"), from metadata.yaml and, for sqlite3, from the database's topics table."""
+    path = tmp_path / "bag"
+    with BagWriter(path, storage) as bag:
+        bag.add_topic("/tf_static", "tf2_msgs/msg/TFMessage", latched=True)
+        bag.write("/tf_static", tf_message([transform_stamped_msg("base_link", "cam", _pose(0), T0)]), T0)
+        bag.write("/tf", tf_message([transform_stamped_msg("map", "odom", _pose(1), T0)]), T0)
+    info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["version"] == 8
+    qos = {t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"]
+           for t in info["topics_with_message_count"]}
+    assert set(qos) == {"/tf_static", "/tf"} and all(type(q) is str for q in qos.values())
+    assert qos["/tf"] == ""  # no QoS offered: `ros2 bag play` uses its default
+    profiles = yaml.safe_load(qos["/tf_static"])
+    assert isinstance(profiles, list) and len(profiles) == 1
+    assert set(profiles[0]) == {"history", "depth", "reliability", "durability", "deadline", "lifespan", "liveliness",
+                                "liveliness_lease_duration", "avoid_ros_namespace_conventions"}
+    # rmw enum values: keep_last, reliable, transient_local, automatic.
+    assert [profiles[0][k] for k in ("history", "depth", "reliability", "durability", "liveliness")] == [1, 1, 1, 1, 1]
+    if storage == "sqlite3":
+        with closing(sqlite3.connect(next(path.glob("*.db3")))) as db:
+            assert dict(db.execute("SELECT name, offered_qos_profiles FROM topics")) == qos
 
 
 @pytest.mark.parametrize("model, params, distortion_model, d", [

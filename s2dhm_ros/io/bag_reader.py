@@ -18,8 +18,14 @@ from rosbags.rosbag1 import ReaderError as Ros1ReaderError
 from rosbags.rosbag2 import ReaderError as Ros2ReaderError
 from rosbags.typesys import Stores, get_typestore
 
+try:  # rosbags reads sqlite3 storage through apsw, whose errors (e.g. CorruptError) are not sqlite3's
+    from apsw import Error as _ApswError
+    _SQLITE_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError, _ApswError)
+except ImportError:  # a rosbags that reads through the standard library's sqlite3
+    _SQLITE_ERRORS = (sqlite3.DatabaseError,)
+
 BAG_SUFFIXES = (".db3", ".mcap", ".bag")
-_READ_ERRORS = (AnyReaderError, Ros1ReaderError, Ros2ReaderError, sqlite3.DatabaseError, EOFError)
+_READ_ERRORS = (AnyReaderError, Ros1ReaderError, Ros2ReaderError, EOFError, *_SQLITE_ERRORS)
 
 
 class BagNotFoundError(FileNotFoundError):
@@ -48,6 +54,12 @@ def header_stamp_ns(msg: Any) -> int:
     """Integer nanoseconds of `msg.header.stamp` (ROS 2 `sec`/`nanosec`, as rosbags also gives ROS 1 times)."""
     stamp = msg.header.stamp
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _unreadable(path: Path, error: Exception) -> BagFormatError:
+    """One clear error for a storage-level failure, whether it shows when opening or only later while reading."""
+    return BagFormatError(f"cannot read bag {path}: {error} (the file may be truncated or corrupt; re-record or "
+                          "re-copy it)")
 
 
 def _check_path(path: Path) -> None:
@@ -81,8 +93,7 @@ class BagReader:
             reader = AnyReader([self.path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
             reader.open()
         except _READ_ERRORS as e:
-            raise BagFormatError(f"cannot read bag {self.path}: {e} (the file may be truncated or corrupt; "
-                                 "re-record or re-copy it)") from e
+            raise _unreadable(self.path, e) from e
         self._reader = reader
         return self
 
@@ -143,4 +154,4 @@ class BagReader:
                 yield BagMessage(connection.topic, connection.msgtype, int(stamp),
                                  self.reader.deserialize(raw, connection.msgtype))
         except _READ_ERRORS as e:
-            raise BagFormatError(f"bag {self.path} is corrupt or truncated: {e}") from e
+            raise _unreadable(self.path, e) from e

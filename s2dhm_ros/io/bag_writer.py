@@ -5,9 +5,10 @@ The builders return `rosbags` message objects of the chosen typestore (ROS 2 Hum
 field names of the rclpy messages. They are shared by the synthetic bag generator, the offline localize-bag tool and
 the ROS localization node, so that a pose written to a bag and a pose published live follow the same conventions.
 
-Bags are written in rosbag2 metadata version 9 (Jazzy's; `rosbags` writes 8 or 9 only). rosbags and Jazzy read them
-directly; Humble's `ros2 bag` may refuse the newer metadata, in which case deleting metadata.yaml and running
-`ros2 bag reindex <bag>` on Humble regenerates it.
+Bags are written in rosbag2 metadata version 8, the older of the two `rosbags` writes, so that Humble and Jazzy both
+play them: version 9 stores each topic's offered_qos_profiles as a YAML list (and QoS policies by name), which
+Humble's rosbag2 fails to parse ("yaml-cpp: bad conversion"); version 8 stores it as a YAML string with numeric
+policies, which Humble reads and Jazzy still accepts.
 
 Conventions of the builders:
 - Stamps are integer nanoseconds since the epoch (`stamp_ns`), split into `sec`/`nanosec` for the header.
@@ -37,6 +38,7 @@ from ..geometry import Camera, Pose
 
 Storage = Literal["sqlite3", "mcap"]
 STORAGE_PLUGINS: dict[str, StoragePlugin] = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+METADATA_VERSION: Literal[8] = 8  # not rosbags' latest (9), whose QoS Humble cannot parse (see the module docstring)
 
 # The QoS that `ros2 bag play` re-offers for latched topics such as /tf_static: late subscribers still get them.
 _NO_TIME = QosTime(sec=0, nsec=0)
@@ -83,7 +85,7 @@ class BagWriter:
         self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent))
         try:
             # The bag directory inside the temp dir carries the final name, so its storage file does too.
-            self._writer = Writer(self._tmpdir / self.path.name, version=Writer.VERSION_LATEST,
+            self._writer = Writer(self._tmpdir / self.path.name, version=METADATA_VERSION,
                                   storage_plugin=STORAGE_PLUGINS[self.storage])
             self._writer.open()
         except BaseException:

@@ -1,10 +1,12 @@
 """A TF buffer without ROS: the transform tree of a bag's /tf and /tf_static, queried at any stamp.
 
 Each edge parent→child stores `parent_from_child` (x_parent = R x_child + t), which is what a ROS transform holds.
-Static edges hold at all times. A dynamic edge is interpolated between its two samples around the queried stamp
-(slerp for the rotation, linear for the translation), and may be extrapolated as its nearest sample only within
-`tolerance_ns` of its first or last stamp. `lookup` walks the tree up from both frames to their common ancestor,
-so chains may go up and down (e.g. camera → base_link → odom → map).
+Static edges hold at all times. A dynamic edge is known at a stamp only when one of its samples lies within
+`tolerance_ns` of it: inside its data it is then interpolated between the samples either side of the stamp (slerp
+for the rotation, linear for the translation), and before the first or after the last sample it is that sample. So
+data every 2 x tolerance or more often is interpolated everywhere, while the middle of a longer dropout is a gap
+(a lookup there fails) instead of an invented pose. `lookup` walks the tree up from both frames to their common
+ancestor, so chains may go up and down (e.g. camera → base_link → odom → map).
 """
 from __future__ import annotations
 
@@ -70,6 +72,9 @@ class _DynamicEdge:
         self._sorted = True
 
     def at(self, stamp_ns: int, tolerance_ns: int, child: str) -> Pose:
+        """parent_from_child at `stamp_ns`, when a sample lies within `tolerance_ns` of it (on either side): a
+        dropout in the data is not bridged with invented poses, while samples at most 2 x tolerance apart
+        interpolate everywhere between them."""
         if not self._sorted:
             self._sort()
         first, last = self.stamps[0], self.stamps[-1]
@@ -80,13 +85,18 @@ class _DynamicEdge:
                 raise TransformTimeError(
                     f"transform {self.parent} → {child} is known from {first} to {last} ns; stamp {stamp_ns} is "
                     f"{gap / 1e9:.3f} s outside (tolerance {tolerance_ns / 1e9:.3f} s)")
-            q, t = self.quats[nearest], self.translations[nearest]
-        else:
-            i = bisect.bisect_right(self.stamps, stamp_ns)
-            t0, t1 = self.stamps[i - 1], self.stamps[i]
-            s = (stamp_ns - t0) / (t1 - t0) if t1 > t0 else 0.0
-            q = _slerp(self.quats[i - 1], self.quats[i], s)
-            t = (1.0 - s) * self.translations[i - 1] + s * self.translations[i]
+            return Pose(Rotation.from_quat(self.quats[nearest]).as_matrix(), self.translations[nearest])
+        i = bisect.bisect_right(self.stamps, stamp_ns)
+        t0, t1 = self.stamps[i - 1], self.stamps[i]  # t0 <= stamp_ns < t1
+        gap = min(stamp_ns - t0, t1 - stamp_ns)
+        if gap > tolerance_ns:
+            raise TransformTimeError(
+                f"transform {self.parent} → {child} has no sample between {t0} and {t1} ns (a "
+                f"{(t1 - t0) / 1e9:.3f} s dropout); stamp {stamp_ns} is {gap / 1e9:.3f} s from the nearer sample "
+                f"(tolerance {tolerance_ns / 1e9:.3f} s)")
+        s = (stamp_ns - t0) / (t1 - t0)
+        q = _slerp(self.quats[i - 1], self.quats[i], s)
+        t = (1.0 - s) * self.translations[i - 1] + s * self.translations[i]
         return Pose(Rotation.from_quat(q).as_matrix(), t)
 
 
@@ -164,7 +174,7 @@ class TfBuffer:
         """The transform `target_from_source` at `stamp_ns`: it maps points given in source into target.
 
         Raises TransformChainError when the frames are not connected and TransformTimeError when a dynamic edge
-        of the chain has no data within `tolerance_ns` of the stamp.
+        of the chain has no sample within `tolerance_ns` of the stamp (beyond its data, or inside a dropout).
         """
         target, source = _frame(target_frame), _frame(source_frame)
         frames = self.frames
