@@ -103,6 +103,7 @@ class SparseMap:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a map is read by other users (the node)
         try:
             self._write(tmp)
             _replace_dir(tmp, path)
@@ -211,6 +212,11 @@ def read_header(path: str | Path) -> dict[str, Any]:
     """map.yaml alone (cheap): for summaries and for checking a map before loading it."""
     return yaml.safe_load((Path(path) / "map.yaml").read_text())
 
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _mkdir(path: Path) -> Path:

@@ -76,6 +76,8 @@ def test_tf_poses_keyframes_and_skip_counts(bag):
             stats.skipped_stride) == (10, 10, 2, 5, 3, 0)
     assert frames[1].name == f"cam/image_raw/{IMAGE_STAMPS[3]}"
     assert np.array_equal(frames[1].load(), image(3))
+    # What was resolved from the bag (the map records it): the default CameraInfo topic, the header's frame.
+    assert stats.intrinsics_source == "/cam/camera_info" and stats.camera_frames == ("camera",)
 
 
 def test_stride_and_time_range(bag):

@@ -1,5 +1,8 @@
 """Map round trip, atomic writes and clear errors on bad maps."""
 
+import os
+import stat
+
 import numpy as np
 import pycolmap
 import pytest
@@ -48,6 +51,15 @@ def test_save_replaces_existing_map_atomically(tmp_path):
     make_map(seed=1).save(tmp_path / "map")
     assert SparseMap.load(tmp_path / "map").keypoints[0, 0] == make_map(seed=1).keypoints[0, 0]
     assert [p.name for p in tmp_path.iterdir()] == ["map"]  # no temporary or old directories left
+
+
+def test_saved_map_is_readable_by_other_users(tmp_path):
+    old = os.umask(0o022)
+    try:
+        make_map().save(tmp_path / "map")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "map").stat().st_mode) == 0o755
 
 
 def test_failed_save_leaves_previous_map(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 true surfaces, keypoints consistent with their 3D points, and resuming an interrupted build."""
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -48,25 +49,47 @@ def test_map_points_lie_on_the_rendered_surfaces(street, tmp_path):
     assert (rel < 0.05).mean() > 0.75
 
 
-def test_interrupted_build_resumes_from_the_feature_cache(street, tmp_path):
-    frames, _ = street
-    loads = []
-
-    def counting(frame, fail=False):
+def counting_loads(frames, loads: list, fail_at: int | None = None) -> list:
+    """The frames with loaders that record each image read in `loads`; the one at `fail_at` is interrupted."""
+    def counting(i, frame):
         def load():
-            if fail:
+            if i == fail_at:
                 raise KeyboardInterrupt("simulated interruption")
             loads.append(frame.name)
             return frame.load()
         return replace(frame, load=load)
+    return [counting(i, f) for i, f in enumerate(frames)]
 
-    interrupted = [counting(f, fail=(i == 5)) for i, f in enumerate(frames)]
+
+def test_interrupted_build_resumes_from_the_feature_cache(street, tmp_path):
+    frames, _ = street
+    loads = []
     with pytest.raises(KeyboardInterrupt):
-        build_map(interrupted, output_dir=tmp_path / "map", progress=False)
+        build_map(counting_loads(frames, loads, fail_at=5), output_dir=tmp_path / "map", progress=False)
     assert not (tmp_path / "map").exists()  # nothing half-written
     assert loads == [f.name for f in frames[:5]]
     loads.clear()
-    _, summary = build_map([counting(f) for f in frames], output_dir=tmp_path / "map", progress=False)
+    _, summary = build_map(counting_loads(frames, loads), output_dir=tmp_path / "map", progress=False)
     assert loads == [f.name for f in frames[5:]]  # the first five came from the cache
     assert summary.points3D > 300
     assert [p.name for p in tmp_path.iterdir()] == ["map"]  # cache removed after success
+
+
+@pytest.mark.parametrize("change", ["source", "image size"])
+def test_resume_never_reuses_features_of_other_images(street, tmp_path, change):
+    """A build interrupted on one recording does not lend its cached features to a build of another one."""
+    frames, _ = street
+    loads = []
+    with pytest.raises(KeyboardInterrupt):
+        build_map(counting_loads(frames, loads, fail_at=3), output_dir=tmp_path / "map",
+                  metadata={"source": {"bag": "/data/day", "bag_bytes": 1000}}, progress=False)
+    assert len(loads) == 3
+    loads.clear()
+    if change == "source":
+        again, metadata = frames, {"source": {"bag": "/data/day", "bag_bytes": 2000}}  # re-recorded
+    else:
+        half = replace(frames[0].camera, width=160, height=120, params=tuple(p / 2 for p in frames[0].camera.params))
+        again = [replace(f, camera=half, load=lambda f=f: cv2.resize(f.load(), (160, 120))) for f in frames]
+        metadata = {"source": {"bag": "/data/day", "bag_bytes": 1000}}
+    build_map(counting_loads(again, loads), output_dir=tmp_path / "map", metadata=metadata, progress=False)
+    assert loads == [f.name for f in frames]  # every image extracted anew

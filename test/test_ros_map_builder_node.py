@@ -34,6 +34,7 @@ def calls(monkeypatch):
 
     monkeypatch.setattr(map_from_bag, "frames_from_bag", frames_from_bag)
     monkeypatch.setattr(map_from_bag, "build_map", build_map)
+    monkeypatch.setattr(map_from_bag, "_bag_identity", lambda bag: {"bag_bytes": 123, "bag_modified_ns": 456})
     return record
 
 
@@ -45,7 +46,19 @@ def test_build_map_from_bag_records_provenance(calls, tmp_path):
     assert calls.build.frame_id == "world" and calls.build.output == settings.output
     assert calls.build.metadata["source"]["bag"] == str(tmp_path / "day")
     assert calls.build.metadata["source"]["image_topic"] == "/cam/image"
+    assert calls.build.metadata["source"]["bag_bytes"] == 123
     assert report.build.points3D == 100 and report.bag.images_total == 4
+
+
+def test_bag_identity_changes_with_the_recording(tmp_path):
+    bag = tmp_path / "day"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("x" * 10)
+    (bag / "day_0.db3").write_bytes(b"y" * 100)
+    first = map_from_bag._bag_identity(bag)
+    assert first["bag_bytes"] == 110
+    (bag / "day_0.db3").write_bytes(b"z" * 101)
+    assert map_from_bag._bag_identity(bag)["bag_bytes"] == 111
 
 
 def test_build_map_from_bag_refuses_missing_arguments_and_empty_bags(calls, tmp_path):

@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
             def on_image(stats):
                 bar.total = stats.images_total
                 bar.update(stats.images_seen - bar.n)
+                if stats.images_seen >= stats.images_total:
+                    bar.close()  # reading is done; the builder's own bars follow
             report = build_map_from_bag(MapBuilderNodeConfig(str(args.bag), str(args.out), source), config,
                                         on_image=on_image)
         print(report.bag.summary())

@@ -45,7 +45,7 @@ class BagSourceConfig:
     pose_topic: str | None = None  # None: poses from /tf and /tf_static
     body_frame: str | None = None  # frame the pose topic tracks; None: Odometry child_frame_id, else base_link
     body_from_camera: list[float] | None = None  # [x, y, z, qx, qy, qz, qw]; None: looked up in /tf_static
-    tolerance_s: float = 0.05  # how far a pose may be extrapolated beyond the data
+    tolerance_s: float = 0.05  # an image needs a pose sample this close in time (either side), else it is skipped
     keyframe_min_distance_m: float = 1.0
     keyframe_min_angle_deg: float = 10.0
     start_s: float | None = None  # time range, in seconds from the start of the bag
@@ -63,6 +63,8 @@ class BagReadStats:
     skipped_no_pose: int = 0
     skipped_keyframe: int = 0
     kept: int = 0
+    intrinsics_source: str | None = None  # the CameraInfo topic (or intrinsics YAML) actually used
+    camera_frames: tuple[str, ...] = ()  # camera frames the poses were looked up for
 
     def summary(self) -> str:
         return (f"{self.images_seen} images read: {self.kept} kept, {self.skipped_no_pose} without a pose within "
@@ -97,8 +99,9 @@ class BagImageLoader:
 class _Intrinsics:
     """The camera of each image: fixed (from a YAML file) or the CameraInfo nearest in time."""
 
-    def __init__(self, stamps: list[int], cameras: list[Camera]) -> None:
+    def __init__(self, stamps: list[int], cameras: list[Camera], source: str) -> None:
         self.stamps, self.cameras = stamps, cameras
+        self.source = source  # the CameraInfo topic or YAML file they came from
 
     def at(self, stamp_ns: int) -> Camera:
         if len(self.cameras) == 1:
@@ -121,7 +124,7 @@ def _default_camera_info_topic(bag: BagReader, image_topic: str) -> str | None:
 def _load_intrinsics(bag: BagReader, image_topic: str, camera_info_topic: str | None, intrinsics_yaml: str | None,
                      use_rectified: bool) -> _Intrinsics:
     if intrinsics_yaml is not None:
-        return _Intrinsics([0], [camera_from_yaml(intrinsics_yaml, use_rectified=use_rectified)])
+        return _Intrinsics([0], [camera_from_yaml(intrinsics_yaml, use_rectified=use_rectified)], intrinsics_yaml)
     topic = camera_info_topic or _default_camera_info_topic(bag, image_topic)
     if topic is None:
         raise TopicError(f"no CameraInfo topic for {image_topic} in bag {bag.path}; give camera_info_topic or "
@@ -138,7 +141,7 @@ def _load_intrinsics(bag: BagReader, image_topic: str, camera_info_topic: str | 
         cameras.append(camera)
     if not cameras:
         raise TopicError(f"CameraInfo topic {topic} of bag {bag.path} has no messages; give intrinsics_yaml")
-    return _Intrinsics(stamps, cameras)
+    return _Intrinsics(stamps, cameras, topic)
 
 
 def _pose_from_msg(pose: Any) -> Pose:
@@ -256,6 +259,7 @@ def frames_from_bag(bag_path: str | Path, config: BagSourceConfig,
         stats.images_total = bag.reader.topics[topic].msgcount
         intrinsics = _load_intrinsics(bag, topic, config.camera_info_topic, config.intrinsics_yaml,
                                       config.use_rectified)
+        stats.intrinsics_source = intrinsics.source
         poses = _TopicPoses(bag, config) if config.pose_topic else _TfPoses(bag, config)
         start, stop = _time_range(bag, config.start_s, config.end_s)
         names: set[str] = set()
@@ -266,7 +270,10 @@ def frames_from_bag(bag_path: str | Path, config: BagSourceConfig,
             else:
                 stamp = image_stamp_ns(message)
                 try:
-                    cam_from_world = poses(config.camera_frame or message.msg.header.frame_id, stamp)
+                    camera_frame = config.camera_frame or message.msg.header.frame_id
+                    if camera_frame not in stats.camera_frames:
+                        stats.camera_frames += (camera_frame,)
+                    cam_from_world = poses(camera_frame, stamp)
                 except TransformTimeError:
                     stats.skipped_no_pose += 1
                     cam_from_world = None

@@ -4,6 +4,7 @@ triangulation with the KNOWN poses, sparse hypercolumns at the triangulated keyp
 descriptors PCA-whitened on the reference set."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,9 @@ def build_map(frames: Sequence[Frame], config: MapBuilderConfig | None = None, o
     if cache_dir is not None:
         cache = FeatureCache(Path(cache_dir), {"fingerprint": extractor.fingerprint(), "detector": config.detector,
                                                "max_keypoints": config.max_keypoints,
-                                               "detection_max_image_size": config.detection_max_image_size})
+                                               "detection_max_image_size": config.detection_max_image_size,
+                                               "source": (metadata or {}).get("source"),
+                                               "frames": _frames_identity(frames)})
     features = [_extract(frame, extractor, detector, cache)
                 for frame in tqdm(frames, desc="features", unit="img", disable=not progress)]
 
@@ -118,6 +121,12 @@ def _check_frames(frames: Sequence[Frame]) -> None:
     missing = [f.name for f in frames if f.cam_from_world is None]
     if missing:
         raise MapError(f"{len(missing)} reference images have no pose (e.g. {missing[0]}); maps need known poses")
+
+
+def _frames_identity(frames: Sequence[Frame]) -> str:
+    """Names and image sizes of the frames: a resumed build must be of the same images."""
+    listing = "\n".join(f"{f.name} {f.camera.width}x{f.camera.height}" for f in frames)
+    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 def _extract(frame: Frame, extractor, detector, cache: FeatureCache | None) -> ReferenceFeatures:

@@ -23,6 +23,14 @@ class MapFromBagReport:
     output: Path
 
 
+def _bag_identity(bag: Path) -> dict[str, int]:
+    """Size and modification time of the recording: tells a resumed build (and a reader of the map) that the
+    bag is the same one, not another recording at the same path."""
+    files = [p for p in bag.rglob("*") if p.is_file()] if bag.is_dir() else [bag]
+    return {"bag_bytes": sum(p.stat().st_size for p in files),
+            "bag_modified_ns": max((p.stat().st_mtime_ns for p in files), default=0)}
+
+
 def build_map_from_bag(settings: MapBuilderNodeConfig, config: MapBuilderConfig,
                        on_image: Callable[[BagReadStats], None] | None = None,
                        progress: bool = True) -> MapFromBagReport:
@@ -33,7 +41,9 @@ def build_map_from_bag(settings: MapBuilderNodeConfig, config: MapBuilderConfig,
     log.info("bag %s: %s", settings.bag, stats.summary())
     if not frames:
         raise ValueError(f"no posed keyframe in bag {settings.bag}: {stats.summary()}")
-    metadata = {"source": {"bag": str(Path(settings.bag).resolve()), **dataclasses.asdict(settings.source)}}
+    metadata = {"source": {"bag": str(Path(settings.bag).resolve()), **_bag_identity(Path(settings.bag)),
+                           **dataclasses.asdict(settings.source),
+                           "intrinsics_used": stats.intrinsics_source, "camera_frames_used": list(stats.camera_frames)}}
     _, summary = build_map(frames, config, settings.output, metadata=metadata,
                            frame_id=settings.source.map_frame, progress=progress)
     return MapFromBagReport(stats, summary, Path(settings.output))
