@@ -11,13 +11,15 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from s2dhm_ros.ros.launch_parameters import parameters_from_files
+from s2dhm_ros.ros.node_specs import map_builder_parameter_specs
 
 ARGUMENTS = ("bag", "output", "config", "node_config", "image_topic")
 
 
 def _map_builder(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    parameters = parameters_from_files([arg["config"], arg["node_config"]], "map_builder")
+    parameters = parameters_from_files([arg["config"], arg["node_config"]], "map_builder",
+                                       map_builder_parameter_specs())  # typed: `end_s: 30` reaches it as 30.0
     parameters.update(bag=arg["bag"], output=arg["output"])
     if arg["image_topic"]:
         parameters["source.image_topic"] = arg["image_topic"]

@@ -4,7 +4,8 @@ Arguments: map (required), config (pipeline settings, default config/localizer.y
 rates; default config/localizer_node.yaml), image and camera_info (the topics the node's `image` and `camera_info`
 are remapped to), namespace, use_sim_time (true when replaying a bag with `ros2 bag play --clock`), publish_tf
 (true/false overrides node_config's when given).
-Outputs: ~/pose (PoseWithCovarianceStamped), TF map->odom, /diagnostics; services ~/reload_map and, with
+Outputs: ~/pose (PoseWithCovarianceStamped), TF map->odom (resent at tf_republish_rate_hz), /diagnostics,
+initialpose (relative: in the namespace) with publish_initialpose; services ~/reload_map and, with
 publish_initialpose: on_demand, ~/publish_initialpose.
 """
 from launch import LaunchDescription
@@ -14,6 +15,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from s2dhm_ros.ros.launch_parameters import parameters_from_files
+from s2dhm_ros.ros.node_specs import localizer_parameter_specs
 
 ARGUMENTS = ("map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time", "publish_tf")
 
@@ -24,7 +26,8 @@ def _is_true(text):
 
 def _localizer(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    parameters = parameters_from_files([arg["config"], arg["node_config"]], "localizer")
+    # Typed as the node declares them: `max_rate_hz: 5` in a file reaches the node as 5.0.
+    parameters = parameters_from_files([arg["config"], arg["node_config"]], "localizer", localizer_parameter_specs())
     parameters["map"] = arg["map"]
     parameters["use_sim_time"] = _is_true(arg["use_sim_time"])
     if arg["publish_tf"]:

@@ -57,6 +57,41 @@ def test_shipped_files_give_the_nodes_all_their_parameters():
     assert localizer == {k: v for k, v in expected.items() if v is not None}
 
 
+def test_parameters_from_files_type_whole_numbers_as_the_node_declares_them(tmp_path):
+    """YAML reads `max_rate_hz: 5` as an int; rclpy would refuse it for a parameter declared with 0.0."""
+    from s2dhm_ros.ros.node_specs import localizer_parameter_specs, map_builder_parameter_specs
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"localizer": {"ros__parameters": {
+        "max_rate_hz": 5, "tf_republish_rate_hz": 0, "sync_tolerance_s": 0.01, "debug_image": True,
+        "matcher": {"ratio_alpha": 1}, "pose": {"ransac_max_error_px": 12, "min_inliers": 20},
+        "custom": 3}}}))
+    typed = parameters_from_files([path], "localizer", localizer_parameter_specs())
+    assert typed == {"max_rate_hz": 5.0, "tf_republish_rate_hz": 0.0, "sync_tolerance_s": 0.01, "debug_image": True,
+                     "matcher.ratio_alpha": 1.0, "pose.ransac_max_error_px": 12.0, "pose.min_inliers": 20,
+                     "custom": 3}
+    assert [type(typed[k]) for k in ("max_rate_hz", "matcher.ratio_alpha", "pose.ransac_max_error_px",
+                                     "pose.min_inliers", "debug_image", "custom")] == [float, float, float, int,
+                                                                                       bool, int]
+    assert type(parameters_from_files([path], "localizer")["max_rate_hz"]) is int  # untyped without specs
+    path.write_text(yaml.safe_dump({"map_builder": {"ros__parameters": {
+        "source": {"end_s": 30, "body_from_camera": [0, 0, 1, 0, 0, 0, 1], "stride": 2}}}}))
+    typed = parameters_from_files([path], "map_builder", map_builder_parameter_specs())
+    assert typed == {"source.end_s": 30.0, "source.body_from_camera": [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                     "source.stride": 2}
+    assert type(typed["source.end_s"]) is float and all(type(v) is float for v in typed["source.body_from_camera"])
+
+
+def test_every_float_setting_is_marked_floating_and_nothing_else():
+    from s2dhm_ros.ros.node_specs import localizer_parameter_specs, map_builder_parameter_specs
+    for spec in localizer_parameter_specs() + map_builder_parameter_specs():
+        if spec.default is not None:
+            assert spec.floating == isinstance(spec.default, float), spec.name
+    optional = {s.name: s.floating for s in localizer_parameter_specs() + map_builder_parameter_specs()
+                if s.default is None}
+    assert optional["pose.ransac_max_error_px"] and optional["source.start_s"] and optional["source.body_from_camera"]
+    assert not optional["features.weights"] and not optional["source.camera_info_topic"]
+
+
 def declared_arguments(path):
     """Names of DeclareLaunchArgument(...) calls and the module docstring, from the source (no launch needed)."""
     tree = ast.parse(path.read_text(), filename=str(path))

@@ -1,5 +1,5 @@
 """Wiring of the `localizer` node against a stand-in of the rclpy API (test/fake_rclpy): declared parameters,
-subscriptions, what is published for a fix and for a failure, services, diagnostics, main()."""
+subscriptions, what is published for a fix and for a failure, TF republishing, services, diagnostics, main()."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +10,7 @@ import fake_rclpy
 from s2dhm_ros.config import LocalizerConfig, flatten, to_dict
 from s2dhm_ros.geometry import Camera, Pose
 from s2dhm_ros.localizer import LocalizationResult
+from s2dhm_ros.ros.launch_events import MAP_LOADED
 from s2dhm_ros.runtime.node_config import LocalizerNodeConfig
 from s2dhm_ros.runtime.pose_output import published_pose
 
@@ -51,9 +52,9 @@ def ros(monkeypatch):
     return SimpleNamespace(module=localizer_node, loaded=loaded, state=state)
 
 
-def make_node(ros, **overrides):
+def make_node(ros, namespace=None, **overrides):
     parameters = [fake_rclpy.Parameter(k, value=v) for k, v in {"map": "/maps/demo", **overrides}.items()]
-    node = ros.module.LocalizerNode(parameter_overrides=parameters)
+    node = ros.module.LocalizerNode(parameter_overrides=parameters, namespace=namespace)
     node._tf_buffer.transforms = {
         ("camera_optical", "base_link"): transform(BASE_FROM_CAMERA.inverse()),
         ("odom", "base_link"): transform(ODOM_FROM_BASE)}
@@ -74,8 +75,8 @@ def feed(node, stamp_ns=STAMP):
     info = camera_info_msg(CAMERA, stamp_ns, "camera_optical", typestore=RclpyTypes())
     image = Image(header=info.header, height=48, width=64, encoding="rgb8", is_bigendian=0, step=64 * 3,
                   data=bytes(64 * 48 * 3))
-    node.subscriptions["/camera_info"].callback(info)
-    node.subscriptions["/image"].callback(image)
+    node.subscriptions[node.resolve("camera_info")].callback(info)
+    node.subscriptions[node.resolve("image")].callback(image)
     assert node._worker.wait_idle(timeout=5.0)
 
 
@@ -107,7 +108,11 @@ def test_subscriptions_publishers_services(ros):
             assert sub.qos_profile is fake_rclpy.qos_profile_sensor_data
         assert set(node.publishers) == {"/localizer/pose", "/initialpose", "/localizer/debug_image", "/diagnostics"}
         assert set(node.services) == {"/localizer/reload_map", "/localizer/publish_initialpose"}
-        assert [t.timer_period_sec for t in node.timers] == [1.0]
+        diagnostics, republish = node.timers  # 1 Hz diagnostics, TF republishing at tf_republish_rate_hz (10)
+        assert (diagnostics.timer_period_sec, diagnostics.callback) == (1.0, node._publish_diagnostics)
+        assert republish.timer_period_sec == pytest.approx(0.1) and republish.callback == node._republish_tf
+        assert isinstance(republish.callback_group, fake_rclpy.MutuallyExclusiveCallbackGroup)
+        assert republish.clock is None  # the node's clock: /clock under use_sim_time
     finally:
         node.shutdown()
     compressed = make_node(ros, image_transport="compressed")
@@ -119,7 +124,7 @@ def test_subscriptions_publishers_services(ros):
 
 
 def test_a_fix_publishes_pose_and_map_to_odom(ros):
-    node = make_node(ros, publish_initialpose="first_fix", debug_image=True)
+    node = make_node(ros, publish_initialpose="first_fix", debug_image=True, tf_republish_rate_hz=0.0)
     node.get_clock().now_ns = STAMP + 250_000_000
     try:
         feed(node)
@@ -135,7 +140,8 @@ def test_a_fix_publishes_pose_and_map_to_odom(ros):
     assert np.allclose(pose.pose.covariance.reshape(6, 6), expected)
     (tf, _) = node._tf_broadcaster.sent
     assert (tf.header.frame_id, tf.child_frame_id) == ("map", "odom")
-    assert tf.header.stamp.sec * 10**9 + tf.header.stamp.nanosec == STAMP + 500_000_000
+    assert stamp_ns(tf) == STAMP + 500_000_000  # without republishing: image stamp + tf_future_dating_s
+    assert node.timers[1:] == []  # tf_republish_rate_hz 0: no republishing timer
     t = tf.transform.translation
     assert np.allclose([t.x, t.y, t.z], MAP_FROM_ODOM.t)
     assert node.publishers["/initialpose"].published == [pose]  # first fix only
@@ -143,6 +149,74 @@ def test_a_fix_publishes_pose_and_map_to_odom(ros):
     assert node._stats.successes == 2
     assert node._stats.latency_percentiles()[1] == pytest.approx(0.25, abs=0.2)
     assert node._tf_buffer.lookups[0] == ("camera_optical", "base_link", STAMP)
+
+
+def stamp_ns(msg):
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def republish_timer(node):
+    (timer,) = [t for t in node.timers if t.callback == node._republish_tf]
+    return timer
+
+
+def test_map_to_odom_is_republished_between_fixes_stamped_now_plus_future_dating(ros):
+    node = make_node(ros, tf_future_dating_s=0.25)
+    clock = node.get_clock()
+    try:
+        clock.now_ns = STAMP
+        republish_timer(node).callback()
+        assert node._tf_broadcaster.sent == []  # nothing before the first fix
+        clock.now_ns = STAMP + 2_600_000_000  # a CPU query later
+        feed(node)
+        (fix_tf,) = node._tf_broadcaster.sent
+        assert stamp_ns(fix_tf) == clock.now_ns + 250_000_000  # sent now + future dating, not image + 0.25 s
+        republish_timer(node).callback()
+        assert len(node._tf_broadcaster.sent) == 1  # the clock has not moved: no repeated stamp
+        for _ in range(3):
+            clock.now_ns += 100_000_000
+            republish_timer(node).callback()
+        resent = node._tf_broadcaster.sent[1:]
+        assert [stamp_ns(m) for m in resent] == [STAMP + 2_600_000_000 + k * 100_000_000 + 250_000_000
+                                                 for k in (1, 2, 3)]
+        for m in resent:
+            assert (m.header.frame_id, m.child_frame_id) == ("map", "odom")
+            assert m.transform == fix_tf.transform  # the same map->odom, only restamped
+        t = resent[-1].transform.translation
+        assert np.allclose([t.x, t.y, t.z], MAP_FROM_ODOM.t)
+        assert stamp_ns(node.publishers["/localizer/pose"].published[0]) == STAMP  # the pose keeps the image stamp
+
+        node.parameters["map"].value = "/maps/missing"
+        assert not node.services["/localizer/reload_map"].call().success
+        clock.now_ns += 100_000_000
+        republish_timer(node).callback()
+        assert len(node._tf_broadcaster.sent) == 5  # a failed reload keeps the previous map, and its map->odom
+        node.parameters["map"].value = "/maps/other"
+        assert node.services["/localizer/reload_map"].call().success
+        clock.now_ns += 100_000_000
+        republish_timer(node).callback()
+        assert len(node._tf_broadcaster.sent) == 5  # a new map: its old map->odom is not resent
+    finally:
+        node.shutdown()
+
+
+def test_no_republishing_without_publish_tf_and_a_warning_for_gaps(ros):
+    quiet = make_node(ros, publish_tf=False)
+    quiet.shutdown()
+    assert [t.timer_period_sec for t in quiet.timers] == [1.0]
+    map_to_base = make_node(ros, odom_frame="", tf_republish_rate_hz=1.0)
+    map_to_base.get_clock().now_ns = STAMP + 10**9
+    try:
+        feed(map_to_base)
+        map_to_base.get_clock().now_ns += 10**9
+        republish_timer(map_to_base).callback()
+    finally:
+        map_to_base.shutdown()
+    sent = map_to_base._tf_broadcaster.sent
+    assert [(m.header.frame_id, m.child_frame_id) for m in sent] == [("map", "base_link")] * 2
+    assert any(level == "WARN" and "tf_republish_rate_hz" in text for level, text in map_to_base.get_logger().records)
+    with pytest.raises(ValueError, match="tf_republish_rate_hz"):
+        make_node(ros, tf_republish_rate_hz=-1.0)
 
 
 def test_a_failure_publishes_nothing_and_is_counted(ros, monkeypatch):
@@ -176,6 +250,8 @@ def test_a_missing_extrinsic_is_a_counted_failure(ros):
 def test_reload_map_and_publish_initialpose_services(ros):
     node = make_node(ros, publish_initialpose="on_demand")
     try:
+        assert any(level == "INFO" and MAP_LOADED.search(text) for level, text in node.get_logger().records), \
+            "the launch test starts the bag on this log line (s2dhm_ros.ros.launch_events.MAP_LOADED)"
         node.parameters["map"].value = "/maps/other"
         node.parameters["matcher.ratio_alpha"].value = 0.8
         response = node.services["/localizer/reload_map"].call()
@@ -187,9 +263,67 @@ def test_reload_map_and_publish_initialpose_services(ros):
         assert node._localizer.path == "/maps/other"  # the previous map stays in service
         feed(node)
         assert node.publishers["/initialpose"].published == []
-        assert node.services["/localizer/publish_initialpose"].call().success
+        response = node.services["/localizer/publish_initialpose"].call()
+        assert response.success and response.message.endswith(" on /initialpose")
         feed(node, STAMP + 1)
         assert len(node.publishers["/initialpose"].published) == 1
+    finally:
+        node.shutdown()
+
+
+def test_initialpose_and_outputs_follow_the_namespace(ros):
+    """Nav2's AMCL in namespace robot1 listens on /robot1/initialpose: the node publishes `initialpose` (relative)."""
+    node = make_node(ros, namespace="robot1", publish_initialpose="on_demand")
+    try:
+        assert set(node.publishers) == {"/robot1/localizer/pose", "/robot1/initialpose", "/diagnostics"}
+        assert set(node.subscriptions) == {"/robot1/image", "/robot1/camera_info"}
+        response = node.services["/robot1/localizer/publish_initialpose"].call()
+        assert response.success and response.message.endswith(" on /robot1/initialpose")
+        feed(node)
+        (sent,) = node.publishers["/robot1/initialpose"].published
+        assert sent == node.publishers["/robot1/localizer/pose"].published[0]
+    finally:
+        node.shutdown()
+    assert ros.module.INITIALPOSE_TOPIC == "initialpose"
+
+
+def test_whole_numbers_for_float_settings_start_the_node(ros):
+    """`max_rate_hz: 5` in a parameter file given straight to the node (--params-file): rclpy refuses an INTEGER
+    for a parameter declared with a float default; the node declares it again dynamically typed, reads 5.0."""
+    node = make_node(ros, max_rate_hz=5, tf_republish_rate_hz=20, **{"matcher.ratio_alpha": 1})
+    try:
+        assert node.settings.max_rate_hz == 5.0 and isinstance(node.settings.max_rate_hz, float)
+        assert node._tf_republisher.rate_hz == 20.0 and republish_timer(node).timer_period_sec == pytest.approx(0.05)
+        assert node.descriptors["max_rate_hz"].dynamic_typing and node.descriptors["max_rate_hz"].read_only
+        assert not node.descriptors["tf_timeout_s"].dynamic_typing  # given as floats: statically typed as usual
+        assert ros.loaded[-1][1].matcher.ratio_alpha == 1.0
+        warnings = [text for level, text in node.get_logger().records if level == "WARN"]
+        assert any("max_rate_hz: 5 given for a float setting, read as 5.0" in text for text in warnings)
+    finally:
+        node.shutdown()
+    with pytest.raises(fake_rclpy.InvalidParameterTypeException):
+        make_node(ros, base_frame=3)  # not a float setting: still refused
+    with pytest.raises(ValueError, match="max_rate_hz must be a number"):
+        make_node(ros, max_rate_hz="fast")
+
+
+def test_parameter_files_with_whole_numbers_pass_through_the_launch_files_typed(ros, tmp_path):
+    """What localize.launch.py does: read the files with the node's specs, hand the dict to the node."""
+    from s2dhm_ros.ros.launch_parameters import parameters_from_files
+    from s2dhm_ros.ros.node_specs import localizer_parameter_specs
+    node_config = tmp_path / "localizer_node.yaml"
+    node_config.write_text("localizer:\n  ros__parameters:\n    max_rate_hz: 5\n    tf_future_dating_s: 1\n"
+                           "    pose:\n      ransac_max_error_px: 12\n      min_inliers: 20\n")
+    parameters = parameters_from_files([node_config], "localizer", localizer_parameter_specs())
+    node = ros.module.LocalizerNode(parameter_overrides=[fake_rclpy.Parameter(k, value=v)
+                                                         for k, v in {"map": "/maps/demo", **parameters}.items()])
+    try:
+        assert node.settings.max_rate_hz == 5.0 and node.settings.tf_future_dating_s == 1.0
+        assert not node.descriptors["max_rate_hz"].dynamic_typing  # typed at launch: no fallback needed
+        assert not [text for level, text in node.get_logger().records if level == "WARN"]
+        config = ros.loaded[-1][1]
+        assert config.pose.ransac_max_error_px == 12.0 and isinstance(config.pose.ransac_max_error_px, float)
+        assert config.pose.min_inliers == 20 and isinstance(config.pose.min_inliers, int)
     finally:
         node.shutdown()
 

@@ -2,11 +2,19 @@
 
 Thin by design: callbacks pair each image with its CameraInfo and hand them to a `LatestFrameWorker`, which runs
 the localizer off the executor threads on the newest frame only; everything that decides what to publish lives
-in ROS-free code (s2dhm_ros.runtime) tested without ROS.
+in ROS-free code (s2dhm_ros.runtime) tested without ROS. The last map->odom is resent from a timer between fixes
+(`runtime.tf_republisher`), and fixes go to `initialpose` relative to the node's namespace, as Nav2's AMCL expects.
+
+Images are decoded with the project's own `io.images.image_from_msg`, not cv_bridge's `imgmsg_to_cv2` /
+`compressed_imgmsg_to_cv2` as ROS nodes usually do. This is deliberate: the same function reads the bags for map
+building and the offline tools (`s2dhm localize-bag`, the evaluations), which run without ROS, so a frame gives the
+same RGB array online and offline: same Bayer demosaicing (the ROS pattern names mapped explicitly to OpenCV's),
+same 16-bit to 8-bit scaling, same compressed decoding, with errors that name the encoding. cv_bridge would be a
+second decoder, differing on exactly those cases, that cannot be tested without ROS. cv_bridge is used only to
+build the outgoing ~/debug_image (`cv2_to_imgmsg`).
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 from typing import Any
@@ -38,20 +46,17 @@ from ..runtime.latest_frame_worker import LatestFrameWorker
 from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.stamp_matcher import StampMatcher
 from ..runtime.stats import RuntimeStats
+from ..runtime.tf_republisher import TfRepublisher
 from . import node_parameters
 from .messages import RclpyTypes, diagnostic_array, pose_from_transform, pose_with_covariance_stamped, \
     transform_stamped
-from .parameters import ParameterSpec, check_unique, config_from_parameters, parameter_specs
+from .node_specs import localizer_parameter_specs
+from .parameters import config_from_parameters
 
 NODE_NAME = "localizer"
 IMAGE_TRANSPORTS = {"raw": Image, "compressed": CompressedImage}
-
-
-def localizer_parameter_specs() -> list[ParameterSpec]:
-    """The library's settings (`section.field`, applied by ~/reload_map too) and the node's own (read at start)."""
-    return check_unique(parameter_specs(LocalizerConfig())
-                        + [s if s.name == "map" else dataclasses.replace(s, read_only=True)
-                           for s in parameter_specs(LocalizerNodeConfig())])
+# Relative, so that it follows the node's namespace (/initialpose without one), where Nav2's AMCL subscribes.
+INITIALPOSE_TOPIC = "initialpose"
 
 
 class LocalizerNode(Node):
@@ -71,12 +76,14 @@ class LocalizerNode(Node):
         self._localizer_lock = threading.Lock()
         self._matcher: StampMatcher = StampMatcher(int(self.settings.sync_tolerance_s * 1e9))
         self._matcher_lock = threading.Lock()
+        self._tf_republisher = TfRepublisher(self.settings.tf_republish_rate_hz if self.settings.publish_tf else 0.0,
+                                             self.settings.tf_future_dating_s)
 
         self._tf_buffer = Buffer(node=self)
         self._tf_listener = TransformListener(self._tf_buffer, self)
         self._tf_broadcaster = TransformBroadcaster(self)
         self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
-        self._initial_pose_pub = (self.create_publisher(PoseWithCovarianceStamped, "/initialpose", 10)
+        self._initial_pose_pub = (self.create_publisher(PoseWithCovarianceStamped, INITIALPOSE_TOPIC, 10)
                                   if self.settings.publish_initialpose != "off" else None)
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 1) if self.settings.debug_image else None
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -94,6 +101,11 @@ class LocalizerNode(Node):
             self.create_service(Trigger, "~/publish_initialpose", self._on_publish_initialpose,
                                 callback_group=services)
         self.create_timer(1.0, self._publish_diagnostics)
+        if self._tf_republisher.enabled:  # its own group: never waits behind the diagnostics
+            self.create_timer(self._tf_republisher.period_s, self._republish_tf,
+                              callback_group=MutuallyExclusiveCallbackGroup())
+            if (warning := self._tf_republisher.warning()) is not None:
+                self.get_logger().warning(warning)
 
         self._report_reload(*self.reload_map())
 
@@ -109,6 +121,7 @@ class LocalizerNode(Node):
             return False, f"could not load map {path}: {e}"
         with self._localizer_lock:
             self._localizer = localizer
+            self._tf_republisher.clear()  # the last map->odom was in the previous map: resent no more
         return True, (f"map {path} loaded: {localizer.map.num_references} reference images, frame "
                       f"{self.settings.map_frame or localizer.map.frame_id}")
 
@@ -137,6 +150,7 @@ class LocalizerNode(Node):
         stamp_ns, image_msg, info_msg = pair
         with self._localizer_lock:
             localizer = self._localizer
+            generation = self._tf_republisher.generation
         if localizer is None:
             self._stats.record_failure("no map loaded")
             return
@@ -158,7 +172,8 @@ class LocalizerNode(Node):
         pose_msg = pose_with_covariance_stamped(fix, self._types)
         self._pose_pub.publish(pose_msg)
         if fix.tf is not None:
-            self._tf_broadcaster.sendTransform(transform_stamped(fix.tf, self._types))
+            tf = self._tf_republisher.on_fix(fix.tf, self.get_clock().now().nanoseconds, generation)
+            self._tf_broadcaster.sendTransform(transform_stamped(tf, self._types))
         elif fix.tf_error is not None:
             self.get_logger().warning(fix.tf_error, throttle_duration_sec=5.0)
         if self._initial_pose_pub is not None and self._initial_pose.take():
@@ -172,6 +187,12 @@ class LocalizerNode(Node):
         except TransformException as e:
             raise LookupError(f"no transform {target} <- {source} at {stamp_ns} ns ({e})") from e
         return pose_from_transform(transform.transform)
+
+    def _republish_tf(self) -> None:
+        """Timer: the last map->odom again, stamped now + tf_future_dating_s (nothing before the first fix)."""
+        tf = self._tf_republisher.tick(self.get_clock().now().nanoseconds)
+        if tf is not None:
+            self._tf_broadcaster.sendTransform(transform_stamped(tf, self._types))
 
     def _on_frame_error(self, pair: tuple[int, Any, CameraInfo], error: Exception) -> None:
         self._stats.record_failure(str(error))
@@ -191,7 +212,8 @@ class LocalizerNode(Node):
 
     def _on_publish_initialpose(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._initial_pose.request()
-        response.success, response.message = True, "the next fix will be published on /initialpose"
+        response.success = True
+        response.message = f"the next fix will be published on {self._initial_pose_pub.topic_name}"
         return response
 
     def _publish_diagnostics(self) -> None:

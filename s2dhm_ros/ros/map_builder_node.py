@@ -5,7 +5,6 @@ itself is `runtime.map_from_bag`, the same code the command line uses.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 
@@ -17,15 +16,10 @@ from ..io.bag_source import BagReadStats
 from ..runtime.map_from_bag import build_map_from_bag
 from ..runtime.node_config import MapBuilderNodeConfig
 from . import node_parameters
-from .parameters import ParameterSpec, check_unique, config_from_parameters, parameter_specs
+from .node_specs import map_builder_parameter_specs
+from .parameters import config_from_parameters
 
 NODE_NAME = "map_builder"
-
-
-def map_builder_parameter_specs() -> list[ParameterSpec]:
-    """config/map_builder.yaml's fields (MapBuilderConfig) plus bag, output and source.* (all read at start)."""
-    return check_unique([dataclasses.replace(s, read_only=True)
-                         for s in parameter_specs(MapBuilderConfig()) + parameter_specs(MapBuilderNodeConfig())])
 
 
 class _RosLogHandler(logging.Handler):

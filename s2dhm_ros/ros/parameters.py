@@ -3,14 +3,21 @@
 The dataclasses are the only source of defaults and descriptions (the comment after each field); a ROS parameter
 file such as config/localizer.yaml overrides them by name. A field whose default is None becomes a dynamically typed
 parameter that is unset until given, since a ROS parameter cannot hold None.
+
+Whole numbers for float settings: YAML reads `max_rate_hz: 5` as an integer, and rclpy refuses an INTEGER value for
+a parameter declared with a float default (InvalidParameterTypeException, the node does not start). `as_declared`
+turns such values into floats (by the field's type annotation, so None-default floats and float lists too): the
+launch files apply it to what they read from parameter files, and the nodes to what they read back.
 """
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+import typing
 from typing import Any, TypeVar
 
 from ..config import flatten, from_dict, to_dict, unflatten
@@ -27,6 +34,7 @@ class ParameterSpec:
     default: Any  # None: dynamically typed and unset
     description: str
     read_only: bool = False
+    floating: bool = False  # a float field (or list of floats), possibly None: whole numbers given become floats
 
 
 @lru_cache(maxsize=None)
@@ -64,11 +72,56 @@ def _descriptions(cls: type, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _is_floating(annotation: Any) -> bool:
+    """float, float | None, list[float], list[float] | None (and Optional/List spellings)."""
+    if annotation is float:
+        return True
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        return bool(args) and args[0] is float
+    if args and type(None) in args:  # X | None, Optional[X]
+        rest = [a for a in args if a is not type(None)]
+        return len(rest) == 1 and _is_floating(rest[0])
+    return False
+
+
+def _floating_fields(cls: type, prefix: str = "") -> set[str]:
+    hints = typing.get_type_hints(cls)
+    out: set[str] = set()
+    for f in dataclasses.fields(cls):
+        default = getattr(cls(), f.name)
+        if dataclasses.is_dataclass(default):
+            out |= _floating_fields(type(default), f"{prefix}{f.name}.")
+        elif _is_floating(hints.get(f.name)):
+            out.add(f"{prefix}{f.name}")
+    return out
+
+
 def parameter_specs(config: Any, prefix: str = "", read_only: bool = False) -> list[ParameterSpec]:
     """The parameters of a config dataclass instance (its values are the defaults), names prefixed by `prefix`."""
     descriptions = _descriptions(type(config))
-    return [ParameterSpec(prefix + name, value, descriptions[name], read_only)
+    floating = _floating_fields(type(config))
+    return [ParameterSpec(prefix + name, value, descriptions[name], read_only, name in floating)
             for name, value in flatten(to_dict(config)).items()]
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def as_declared(spec: ParameterSpec, value: Any) -> Any:
+    """`value` with whole numbers made floats when `spec` is a float setting (5 -> 5.0, [0, 1] -> [0.0, 1.0], also
+    from rclpy's array.array); anything else unchanged, so a wrong type (a string, a bool) is still refused."""
+    if not spec.floating:
+        return value
+    if _whole(value):
+        return float(value)
+    if value is not None and not isinstance(value, (str, bytes, bool, numbers.Number)):
+        items = list(value)
+        if items and all(_whole(v) or isinstance(v, numbers.Real) and not isinstance(v, bool) for v in items):
+            return [float(v) for v in items]
+    return value
 
 
 def check_unique(specs: list[ParameterSpec]) -> list[ParameterSpec]:

@@ -47,7 +47,8 @@ class Parameter:
 
 
 class InvalidParameterTypeException(Exception):
-    pass
+    """rclpy.exceptions: raised by declare_parameter when the override's type is not the declared one (nothing is
+    declared then)."""
 
 
 class ParameterUninitializedException(Exception):
@@ -135,6 +136,11 @@ class Publisher:
         assert isinstance(msg, self.msg_type), f"{self.topic} takes {self.msg_type.__name__}, got {type(msg)}"
         self.published.append(msg)
 
+    @property
+    def topic_name(self) -> str:
+        """The fully resolved name (rclpy: Publisher.topic_name)."""
+        return self.topic
+
 
 @dataclass
 class Subscription:
@@ -160,6 +166,8 @@ class Service:
 class Timer:
     timer_period_sec: float
     callback: Callable
+    callback_group: Any = None
+    clock: Any = None
 
 
 class Node:
@@ -172,7 +180,8 @@ class Node:
                  start_parameter_services: bool = True, parameter_overrides: list[Parameter] | None = None,
                  allow_undeclared_parameters: bool = False,
                  automatically_declare_parameters_from_overrides: bool = False) -> None:
-        self._name, self._namespace = node_name, (namespace or "/")
+        # rcl makes a relative namespace absolute ("robot1" -> "/robot1"); none is "/".
+        self._name, self._namespace = node_name, "/" + (namespace or "").lstrip("/")
         self._overrides = {p.name: p.value for p in parameter_overrides or []}
         self.parameters: dict[str, Parameter] = {"use_sim_time": Parameter("use_sim_time", value=False)}
         self.descriptors: dict[str, ParameterDescriptor] = {}
@@ -233,7 +242,8 @@ class Node:
 
     def create_timer(self, timer_period_sec: float, callback: Callable, callback_group: Any = None,
                      clock: Any = None) -> Timer:
-        timer = Timer(timer_period_sec, callback)
+        """rclpy: create_timer(timer_period_sec, callback, callback_group=None, clock=None) (Jazzy adds autostart)."""
+        timer = Timer(timer_period_sec, callback, callback_group, clock)
         self.timers.append(timer)
         return timer
 
@@ -352,6 +362,8 @@ def install(monkeypatch: Any) -> RclpyState:
         "rclpy.time": _module("rclpy.time", Time=Time),
         "rclpy.duration": _module("rclpy.duration", Duration=Duration),
         "rclpy.parameter": _module("rclpy.parameter", Parameter=Parameter),
+        "rclpy.exceptions": _module("rclpy.exceptions", InvalidParameterTypeException=InvalidParameterTypeException,
+                                    ParameterUninitializedException=ParameterUninitializedException),
         "rcl_interfaces": _module("rcl_interfaces"),
         "rcl_interfaces.msg": _module("rcl_interfaces.msg", ParameterDescriptor=ParameterDescriptor),
         "tf2_ros": _module("tf2_ros", Buffer=Buffer, TransformListener=TransformListener,

@@ -3,6 +3,11 @@
 Needs a ROS 2 installation (rclpy, launch_testing, `ros2 bag play`): it runs in the ros:humble and ros:jazzy CI
 (.github/workflows/ros.yml) and is skipped elsewhere. The demo data is generated here: the synthetic street's bags
 (s2dhm_ros.synthetic) and a map built from the day bag with the map_builder's own code path.
+
+Playback does not start after a fixed delay: the node imports torch and loads the map before it is of any use, which
+a slow CI container may take longer for than the whole bag lasts. It starts when the node logs that its map is
+loaded (launch's OnProcessIO, s2dhm_ros.ros.launch_events), and loops (`--loop`), so that frames published before
+DDS discovery has matched the bag player with the node are sent again.
 """
 import os
 import tempfile
@@ -20,11 +25,13 @@ import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from geometry_msgs.msg import PoseWithCovarianceStamped  # noqa: E402
-from launch.actions import ExecuteProcess, IncludeLaunchDescription, TimerAction  # noqa: E402
+from launch.actions import ExecuteProcess, IncludeLaunchDescription, RegisterEventHandler  # noqa: E402
+from launch.event_handlers import OnProcessIO  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
 from s2dhm_ros.config import MapBuilderConfig  # noqa: E402
 from s2dhm_ros.io.bag_source import BagSourceConfig  # noqa: E402
+from s2dhm_ros.ros.launch_events import MAP_LOADED, OutputTrigger  # noqa: E402
 from s2dhm_ros.runtime.map_from_bag import build_map_from_bag  # noqa: E402
 from s2dhm_ros.runtime.node_config import MapBuilderNodeConfig  # noqa: E402
 from s2dhm_ros.synthetic.street_bag import make_street_bags  # noqa: E402
@@ -50,10 +57,15 @@ def generate_test_description():
                                                    "localize.launch.py")),
         # The bag carries its own map->odom: the localizer must not publish another.
         launch_arguments={"map": str(map_dir), "use_sim_time": "true", "publish_tf": "false"}.items())
-    play = ExecuteProcess(cmd=["ros2", "bag", "play", str(bag), "--clock", "--rate", "0.5"], output="screen")
+    # --loop: the bag (3 s at 10 Hz, 6 s at --rate 0.5) replays until the test has its pose and launch_testing
+    # shuts the launch down; /tf_static is recorded latched, so every loop carries the camera extrinsic again.
+    play = ExecuteProcess(cmd=["ros2", "bag", "play", str(bag), "--clock", "--rate", "0.5", "--loop"],
+                          output="screen")
+    start_play = OutputTrigger(MAP_LOADED, [play])  # once, on the localizer's "map ... loaded" log line
     return launch.LaunchDescription([
+        # Registered before the node starts, so that none of its output is missed.
+        RegisterEventHandler(OnProcessIO(on_stdout=start_play, on_stderr=start_play)),
         localize,
-        TimerAction(period=5.0, actions=[play]),  # let the node load the map and subscribe first
         launch_testing.actions.ReadyToTest(),
     ])
 
