@@ -27,7 +27,7 @@ from .matching.sparse_to_sparse import match_sparse_to_sparse
 from .retrieval import search
 
 # Keys of LocalizationResult.timings, in pipeline order (the paper's Table 4 columns + retrieval, total).
-STAGES = ("dense_features", "retrieval", "correspondence_maps", "ratio_test", "pnp", "total")
+STAGES = ("dense_features", "retrieval", "correspondence_maps", "ratio_test", "subcell_refinement", "pnp", "total")
 
 
 @dataclass

@@ -6,8 +6,10 @@ URLs were read from the code that uses these files: germain-hug/S2DHM (run confi
 hloc/extractors/netvlad.py (Pitts30K_struct.mat) and magicleap/SuperPointPretrainedNetwork (superpoint_v1.pth).
 Their sha256 sums were NOT available to us when this table was written (no network in the build environment), so
 `sha256` is None: the first verified install records the sum next to the file (`<file>.sha256`) and prints it so
-it can be compared with a trusted copy, and later installs into the same folder must match it. The sizes are
-the ones the layer shapes imply (float32 weights), a sanity bound rather than an exact byte count.
+it can be compared with a trusted copy, and later installs into the same folder must match it, unless an expected
+sum is given explicitly (`--sha256`), which overrides the record; every verified install rewrites the record with
+the sum of the file it installed. The sizes are the ones the layer shapes imply (float32 weights), a sanity
+bound rather than an exact byte count.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io.atomic import write_text_atomic
 from .io.checksum import sha256_file
 
 DEFAULT_DIR = Path(os.environ.get("S2DHM_WEIGHTS_DIR", Path.home() / ".cache" / "s2dhm_ros" / "weights"))
@@ -97,8 +100,10 @@ def install(source: str | Path, checkpoint: Checkpoint, dest_dir: str | Path = D
     elif source.resolve() != target.resolve():
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
-    if not record.is_file():
-        record.write_text(f"{actual}  {checkpoint.filename}\n")
+    # Always (re)write the record: it must name the file now installed. After an install verified against
+    # --sha256 (which overrides an earlier record), keeping the old record would print and later enforce the
+    # previous file's sum.
+    write_text_atomic(record, f"{actual}  {checkpoint.filename}\n")
     return target
 
 

@@ -22,29 +22,35 @@ def _q_c(pose: Pose) -> str:
 
 def make_robotcar(root: Path, frames) -> dict:
     """References: frames 0, 2, 4, 6 (overcast-reference). Queries: frames 1, 3 (night, listed by folder), 5 (sun,
-    listed in queries/sun_queries_with_intrinsics.txt). Ground truth for frame 1 in robotcar_v2_train.txt."""
+    listed in queries/sun_queries_with_intrinsics.txt). v2 split: frame 1 is a training query (its ground truth in
+    robotcar_v2_train.txt), frames 3 and 5 are the test queries (robotcar_v2_test.txt, png names as published).
+
+    The images are the 320x240 renderings, not the published 1024x1024, so rear_intrinsics.txt holds the
+    renderings' intrinsics (the reader takes the size from the image headers)."""
     stamps = {i: T0_US + 1_000_000 * i for i in range(len(frames))}
+    fx, fy, cx, cy = frames[0].camera.params
+    width, height = frames[0].camera.width, frames[0].camera.height
     nvm = ["NVM_V3", "", "5"]
     for i in (0, 2, 4, 6):
         _write_jpg(root / "images/overcast-reference/rear" / f"{stamps[i]}.jpg", frames[i].load())
-        nvm.append(f"./overcast-reference/rear/{stamps[i]}.png 400 {_q_c(frames[i].cam_from_world)} 0 0")
+        nvm.append(f"./overcast-reference/rear/{stamps[i]}.png {fx} {_q_c(frames[i].cam_from_world)} 0 0")
     # a side-camera reference in the model: the paper (and the reader) use the rear camera only
-    nvm.append(f"./overcast-reference/left/{stamps[0]}.png 400 {_q_c(frames[0].cam_from_world)} 0 0")
+    nvm.append(f"./overcast-reference/left/{stamps[0]}.png {fx} {_q_c(frames[0].cam_from_world)} 0 0")
     nvm += ["", "1", "1.0 2.0 3.0 10 20 30 1 0 7 100.5 200.5", "", "0", ""]
     (root / "3D-models/all-merged").mkdir(parents=True)
     (root / "3D-models/all-merged/all.nvm").write_text("\n".join(nvm))
     (root / "intrinsics").mkdir()
-    (root / "intrinsics/rear_intrinsics.txt").write_text(
-        "fx 400.000000\nfy 400.000000\ncx 508.222931\ncy 498.187378\n")
+    (root / "intrinsics/rear_intrinsics.txt").write_text(f"fx {fx:.6f}\nfy {fy:.6f}\ncx {cx:.6f}\ncy {cy:.6f}\n")
     for i in (1, 3):
         _write_jpg(root / "images/night/rear" / f"{stamps[i]}.jpg", frames[i].load())
     _write_jpg(root / "images/sun/rear" / f"{stamps[5]}.jpg", frames[5].load())
     (root / "queries").mkdir()
     (root / "queries/sun_queries_with_intrinsics.txt").write_text(
-        f"sun/rear/{stamps[5]}.jpg SIMPLE_RADIAL 1024 1024 400.0 508.222931 498.187378 0.0\n")
+        f"sun/rear/{stamps[5]}.jpg SIMPLE_RADIAL {width} {height} {fx} {cx} {cy} 0.0\n")
     world_from_cam = frames[1].cam_from_world.inverse().matrix
     (root / "robotcar_v2_train.txt").write_text(
         f"night/rear/{stamps[1]}.png " + " ".join(f"{v:.12f}" for v in world_from_cam.reshape(-1)) + "\n")
+    (root / "robotcar_v2_test.txt").write_text(f"rear/{stamps[3]}.png\nrear/{stamps[5]}.png\n")
     return stamps
 
 

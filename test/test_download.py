@@ -70,6 +70,33 @@ def test_from_file_records_then_enforces_the_sum(tmp_path, weights_file, capsys)
     assert "verified" in capsys.readouterr().out
 
 
+
+def test_sha256_override_rewrites_the_record(tmp_path, weights_file, capsys):
+    """Install A, then B under the same name with --sha256 <sum B>: the record (and the printed sum) must be B's,
+    and re-installing B without --sha256 must then pass against the record (it failed with A's stale sum)."""
+    dest = tmp_path / "weights"
+    record = dest / "superpoint_v1.pth.sha256"
+    other = tmp_path / "other.pth"
+    torch.save({"conv1a.weight": torch.ones(2, 1, 3, 3)}, other)
+    sum_a, sum_b = _sha(weights_file), _sha(other)
+    assert sum_a != sum_b
+    assert _cli(["download-weights", "superpoint", "--from-file", str(weights_file), "--dir", str(dest)]) == 0
+    assert record.read_text() == f"{sum_a}  superpoint_v1.pth\n"
+    capsys.readouterr()
+    assert _cli(["download-weights", "superpoint", "--from-file", str(other), "--dir", str(dest),
+                 "--sha256", sum_b.upper()]) == 0
+    assert f"sha256 {sum_b} verified" in capsys.readouterr().out
+    assert record.read_text() == f"{sum_b}  superpoint_v1.pth\n"
+    assert _sha(dest / "superpoint_v1.pth") == sum_b
+    # re-install B: checked against the rewritten record
+    assert _cli(["download-weights", "superpoint", "--from-file", str(other), "--dir", str(dest)]) == 0
+    assert f"sha256 {sum_b} matches the sum recorded by an earlier install" in capsys.readouterr().out
+    # and A no longer matches it
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        install(weights_file, CHECKPOINTS["superpoint"], dest)
+    assert record.read_text().split()[0] == sum_b and _sha(dest / "superpoint_v1.pth") == sum_b
+    assert sorted(p.name for p in dest.iterdir()) == ["superpoint_v1.pth", "superpoint_v1.pth.sha256"]
+
 def test_rejects_html_and_lfs_pointers(tmp_path):
     page = tmp_path / "Pitts30K_struct.mat"
     page.write_text("<html>404 Not Found</html>")

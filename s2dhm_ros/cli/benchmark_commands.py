@@ -10,6 +10,8 @@ from ..config import LocalizerConfig, MapBuilderConfig, load_config
 from ..evaluation.benchmark import Localize, localize_split, recall_report, write_outputs
 from ..evaluation.datasets import BenchmarkSplit, read_cmu_seasons, read_robotcar_seasons
 from ..evaluation.datasets.robotcar_seasons import CONDITIONS as ROBOTCAR_CONDITIONS
+from ..evaluation.datasets.robotcar_seasons import SPLITS as ROBOTCAR_SPLITS
+from ..geometry import Pose
 from ..weights_download import CHECKPOINTS, DEFAULT_DIR, commands, download, install
 from .speed_command import add_speed_parser
 
@@ -32,6 +34,11 @@ def register(subparsers) -> None:
     robotcar.add_argument("--groundtruth", type=Path,
                           help="query ground truth in the submission format (default: robotcar_v2_train.txt "
                                "under the dataset root, when present)")
+    robotcar.add_argument("--split", choices=ROBOTCAR_SPLITS, default="test",
+                          help="test (default): the queries of robotcar_v2_test.txt when the dataset has it (v2; "
+                               "submission names as listed there), else every query image (v1); train: the v2 "
+                               "training queries (ground truth in robotcar_v2_train.txt: a local recall table); "
+                               "all: every query image")
     cmu = sub.add_parser("cmu-seasons", help="Extended CMU Seasons (one map per slice; N=10, f=0.12)")
     cmu.add_argument("--slices", nargs="+", type=int, help="slice numbers (default: every slice<N> folder)")
     for p in (robotcar, cmu):
@@ -45,6 +52,12 @@ def register(subparsers) -> None:
         p.add_argument("--builder-config", type=Path, help="MapBuilderConfig YAML (e.g. config/map_builder.yaml)")
         p.add_argument("--num-references", type=int, help="N (default: the paper's value for this benchmark)")
         p.add_argument("--ratio-fraction", type=float, help="f (default: the paper's value for this benchmark)")
+        p.add_argument("--fallback-to-retrieval", action=argparse.BooleanOptionalAction, default=True,
+                       help="when PnP fails, submit the pose of the query's top-1 retrieved reference (default: on, "
+                            "as the official S2DHM code and hloc do, so recalls compare with the published ones; "
+                            "the benchmark counts an absent query as a failure, so this only adds recall). "
+                            "results.json tells PnP poses from retrieval ones; --no-fallback-to-retrieval "
+                            "submits PnP poses only")
         p.set_defaults(func=run_benchmark)
     add_speed_parser(sub)
 
@@ -59,7 +72,8 @@ def register(subparsers) -> None:
     weights.add_argument("--print", dest="print_only", action="store_true", help="only print the commands")
     weights.add_argument("--from-file", type=Path, help="verify and install this already downloaded file")
     weights.add_argument("--url", help="download from this URL instead (a mirror, or a file:// path)")
-    weights.add_argument("--sha256", help="expected sha256 (overrides the table and the recorded sum)")
+    weights.add_argument("--sha256", help="expected sha256 (overrides the table and the recorded sum; the record "
+                                          "is rewritten with the installed file's sum)")
     weights.set_defaults(func=run_download)
 
 
@@ -77,7 +91,9 @@ def localizer_config(args: argparse.Namespace) -> LocalizerConfig:
 
 
 def _localizer_for(split: BenchmarkSplit, map_dir: Path, config: LocalizerConfig, builder: MapBuilderConfig,
-                   benchmark: str) -> Localize:
+                   benchmark: str) -> tuple[Localize, dict[str, Pose]]:
+    """The localize callable on the split's map (built when absent) and the map's reference poses, by name (what
+    the fallback to retrieval reads)."""
     from ..localizer import Localizer
     from ..mapping.builder import build_map
 
@@ -87,7 +103,8 @@ def _localizer_for(split: BenchmarkSplit, map_dir: Path, config: LocalizerConfig
         print(f"{split.name}: building the map of {len(split.references)} reference images in {map_dir}")
         build_map(split.references, builder, map_dir, metadata={"benchmark": benchmark, "split": split.name})
     localizer = Localizer.from_map(map_dir, config)
-    return lambda query: localizer.localize(query.frame.load(), query.frame.camera)
+    poses = dict(zip(localizer.map.reference_names, localizer.map.cam_from_world))
+    return (lambda query: localizer.localize(query.frame.load(), query.frame.camera)), poses
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -95,19 +112,26 @@ def run_benchmark(args: argparse.Namespace) -> int:
     builder = dataclasses.replace(load_config(MapBuilderConfig, args.builder_config, node_name="map_builder"),
                                   features=config.features)
     if args.benchmark == "robotcar-seasons":
-        splits = [read_robotcar_seasons(args.dataset, args.conditions, args.groundtruth)]
+        splits = [read_robotcar_seasons(args.dataset, args.conditions, args.groundtruth, args.split)]
     else:
         splits = read_cmu_seasons(args.dataset, args.slices)
     maps = args.map or args.out / "maps"
     results = []
     for split in splits:
         map_dir = maps if args.benchmark == "robotcar-seasons" else maps / split.name
-        results += localize_split(split, _localizer_for(split, map_dir, config, builder, args.benchmark))
+        localize, poses = _localizer_for(split, map_dir, config, builder, args.benchmark)
+        results += localize_split(split, localize, fallback_to_retrieval=args.fallback_to_retrieval,
+                                  reference_poses=poses)
     groups = splits[0].condition_groups
-    info = {"dataset": str(args.dataset), "map": str(maps), "config": dataclasses.asdict(config)}
+    info = {"dataset": str(args.dataset), "map": str(maps), "config": dataclasses.asdict(config),
+            "fallback_to_retrieval": args.fallback_to_retrieval,
+            **({"split": args.split} if args.benchmark == "robotcar-seasons" else {})}
     paths = write_outputs(results, args.out, args.benchmark, groups, info)
-    localized = sum(r.cam_from_world is not None for r in results)
-    print(f"localized {localized}/{len(results)} queries; submission: {paths['submission']}")
+    localized = sum(r.pose_source == "pnp" for r in results)
+    fallback = sum(r.pose_source == "retrieval" for r in results)
+    print(f"localized {localized}/{len(results)} queries"
+          + (f", {fallback} more with the pose of their top-1 retrieved reference" if args.fallback_to_retrieval
+             else "") + f"; submission: {paths['submission']}")
     table = recall_report(results, groups)
     print(table if table is not None else "no query has ground truth: upload the submission to "
                                           "https://www.visuallocalization.net to get the recall")
@@ -127,12 +151,18 @@ def run_download(args: argparse.Namespace) -> int:
             print(f"# {name}: {checkpoint.description} (about {checkpoint.approx_mb:g} MB)\n"
                   f"{commands(checkpoint, args.dir)}")
             continue
+        had_record = (args.dir / f"{checkpoint.filename}.sha256").is_file()
         if args.from_file:
             path = install(args.from_file, checkpoint, args.dir, args.sha256)
         else:
             print(f"downloading {name} from {args.url or checkpoint.url} ...")
             path = download(checkpoint, args.dir, args.url, args.sha256)
-        digest = path.with_name(path.name + ".sha256").read_text().split()[0]
-        verified = "verified" if (args.sha256 or checkpoint.sha256) else "recorded (compare with a trusted copy)"
+        digest = path.with_name(path.name + ".sha256").read_text().split()[0]  # rewritten by every install
+        if args.sha256 or checkpoint.sha256:
+            verified = "verified"
+        elif had_record:
+            verified = "matches the sum recorded by an earlier install"
+        else:
+            verified = "recorded (compare with a trusted copy)"
         print(f"{name}: installed {path}; sha256 {digest} {verified}")
     return 0

@@ -12,7 +12,8 @@ from .options import add_dataclass_options, dataclass_from_options
 def add_speed_parser(benchmark_subparsers) -> argparse.ArgumentParser:
     """`s2dhm benchmark speed`, added to the `benchmark` command's sub-parsers."""
     p = benchmark_subparsers.add_parser(
-        "speed", help="per-stage timings (paper Table 4 columns + retrieval, total) against the paper's path",
+        "speed", help="per-stage timings (paper Table 4 columns + sub-cell refinement, retrieval, total) "
+                      "against the paper's path",
         description=speed.__doc__.split("\n\n")[0] + " Writes speed.json and speed.md to --out and prints the table.")
     p.add_argument("--backbone", choices=("dense_sift", "vgg16"), default="dense_sift",
                    help="synthetic map backbone; vgg16 without --weights is randomly initialised (timing only)")

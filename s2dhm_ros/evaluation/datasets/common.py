@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ...frames import Frame
@@ -37,6 +38,23 @@ def image_frame(path: Path, name: str, camera: Camera, cam_from_world: Pose | No
     if not path.is_file():
         raise FileNotFoundError(f"image {path} listed by the dataset is missing")
     return Frame(name, camera, partial(read_image_rgb, path), cam_from_world, stamp_ns)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header (PIL reads the header only; OpenCV decodes the whole
+    image, the fallback when PIL is absent)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - PIL comes with matplotlib
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"{path} is not a readable image") from None
+        return int(image.shape[1]), int(image.shape[0])
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable image: {e}") from e
 
 
 def data_lines(path: Path) -> list[list[str]]:

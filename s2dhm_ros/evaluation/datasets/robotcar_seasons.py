@@ -7,15 +7,26 @@ official S2DHM code read it):
                                                                  `./overcast-reference/rear/<ts>.png`, lines
                                                                  `name f qw qx qy qz cx cy cz k 0`)
     <root>/intrinsics/rear_intrinsics.txt                        lines `fx v`, `fy v`, `cx v`, `cy v`
-                                                                 (rectified 1024x1024 images)
+                                                                 (published for rectified 1024x1024 images)
     <root>/queries/<condition>_queries_with_intrinsics.txt       optional (hloc / HF-Net lists): lines
                                                                  `<condition>/rear/<ts>.jpg MODEL w h params`;
                                                                  without it, all images of the folder
-    <root>/robotcar_v2_train.txt                                 optional ground truth of the v2 training
-                                                                 queries: `name` + a row-major 4x4 camera-to-
-                                                                 world matrix (names may end in .png)
+    <root>/robotcar_v2_train.txt                                 optional (v2) ground truth of the training
+                                                                 queries: `<condition>/rear/<ts>.jpg|png` + a
+                                                                 row-major 4x4 camera-to-world matrix
+    <root>/robotcar_v2_test.txt                                  optional (v2) the test queries, one name a
+                                                                 line, `rear/<ts>.png` (no condition folder)
 
-Only the rear camera is used, as in the paper. Submission names are `rear/<timestamp>.jpg`.
+Only the rear camera is used, as in the paper. Submission names are `rear/<timestamp>.jpg`; with the v2 test
+list, the names as that list spells them (`rear/<timestamp>.png`: hloc's RobotCar `localize.py --v2` writes
+png names, and the submission scripts that filter to robotcar_v2_test.txt write its names verbatim). The v2
+layout was read from hloc (pipelines/RobotCar/localize.py) and from public readers of the v2 files, not from a
+copy of the dataset.
+
+Image size: rear_intrinsics.txt gives only fx fy cx cy, for the published 1024x1024 images. The size the
+cameras get is read from the image headers (all references must agree; every query must match its camera), so
+that a resized copy, or the tests' miniature, fails here with a clear message instead of halfway through a run;
+its intrinsics must then be those of its own size (a principal point outside the image is rejected).
 """
 from __future__ import annotations
 
@@ -26,25 +37,58 @@ import numpy as np
 
 from ...geometry import Camera, Pose
 from ..submission import read_submission
-from .common import (BenchmarkSplit, Query, camera_from_query_list, data_lines, image_frame,
+from .common import (BenchmarkSplit, Query, camera_from_query_list, data_lines, image_frame, image_size,
                      pose_from_quaternion_center)
 
 CONDITIONS = ("dawn", "dusk", "night", "night-rain", "overcast-summer", "overcast-winter", "rain", "snow", "sun")
 NIGHT_CONDITIONS = ("night", "night-rain")
 REFERENCE_CONDITION = "overcast-reference"
 CAMERA = "rear"
-IMAGE_SIZE = 1024  # the published images are rectified to 1024x1024
+IMAGE_SIZE = 1024  # the published images are rectified to 1024x1024 (the size rear_intrinsics.txt is for)
 NVM = Path("3D-models/all-merged/all.nvm")
 INTRINSICS = Path("intrinsics/rear_intrinsics.txt")
 V2_GROUNDTRUTH = Path("robotcar_v2_train.txt")
+V2_TEST = Path("robotcar_v2_test.txt")
+SPLITS = ("test", "train", "all")  # which queries: see read_robotcar_seasons
 
 
-def read_rear_intrinsics(path: Path) -> Camera:
+def read_rear_intrinsics(path: Path, size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE)) -> Camera:
+    """The rear camera for images of `size` (width, height): the published 1024x1024 unless read from the
+    images. A principal point outside the image means intrinsics of another resolution: rejected."""
     values = {fields[0]: float(fields[1]) for fields in data_lines(path) if len(fields) >= 2}
     missing = [k for k in ("fx", "fy", "cx", "cy") if k not in values]
     if missing:
         raise ValueError(f"{path}: missing {missing} (expected lines `fx v`, `fy v`, `cx v`, `cy v`)")
-    return Camera("PINHOLE", IMAGE_SIZE, IMAGE_SIZE, (values["fx"], values["fy"], values["cx"], values["cy"]))
+    width, height = size
+    if not (0 < values["cx"] < width and 0 < values["cy"] < height):
+        raise ValueError(f"{path}: principal point ({values['cx']:g}, {values['cy']:g}) lies outside the "
+                         f"{width}x{height} images; the published intrinsics are for {IMAGE_SIZE}x{IMAGE_SIZE} "
+                         "images: use the published images or intrinsics for this size")
+    return Camera("PINHOLE", width, height, (values["fx"], values["fy"], values["cx"], values["cy"]))
+
+
+def common_image_size(paths: Sequence[Path], what: str) -> tuple[int, int]:
+    """The one (width, height) of `paths` (from the headers); a clear error when they differ."""
+    sizes: dict[tuple[int, int], list[Path]] = {}
+    for path in paths:
+        sizes.setdefault(image_size(path), []).append(path)
+    if len(sizes) != 1:
+        found = "; ".join(f"{w}x{h}: {len(p)} image(s), e.g. {p[0]}" for (w, h), p in sorted(sizes.items()))
+        raise ValueError(f"the {what} images must all have one size (rear_intrinsics.txt holds one camera), "
+                         f"found {found or 'no image'}")
+    return next(iter(sizes))
+
+
+def read_v2_test_list(path: Path) -> dict[str, str]:
+    """Timestamp -> name as listed (`rear/<ts>.png`) of the rear-camera entries of robotcar_v2_test.txt."""
+    names = {}
+    for fields in data_lines(path):
+        parts = fields[0].split("/")
+        if len(parts) >= 2 and parts[-2] == CAMERA:
+            names[Path(parts[-1]).stem] = "/".join(parts[-2:])
+    if not names:
+        raise ValueError(f"{path} lists no {CAMERA}/<timestamp> image")
+    return names
 
 
 def _image_name(raw: str) -> str:
@@ -105,9 +149,13 @@ def _query_names(root: Path, condition: str, rear: Camera) -> list[tuple[str, Ca
 
 
 def read_robotcar_seasons(root: str | Path, conditions: Sequence[str] = CONDITIONS,
-                          groundtruth: str | Path | None = None) -> BenchmarkSplit:
+                          groundtruth: str | Path | None = None, split: str = "test") -> BenchmarkSplit:
     """The rear-camera references (with NVM poses) and the queries of `conditions`. Ground truth: `groundtruth`
-    (a submission-format file) if given, else robotcar_v2_train.txt when present."""
+    (a submission-format file) if given, else robotcar_v2_train.txt when present.
+
+    `split`: "test" (default): the queries of robotcar_v2_test.txt when the dataset has it (v2; the submission
+    then names them as that file does), else every query image (v1); "train": the v2 training queries (those of
+    robotcar_v2_train.txt, with ground truth, for a local recall); "all": every query image."""
     root = Path(root)
     for required in (NVM, INTRINSICS):
         if not (root / required).is_file():
@@ -115,22 +163,60 @@ def read_robotcar_seasons(root: str | Path, conditions: Sequence[str] = CONDITIO
     unknown = sorted(set(conditions) - set(CONDITIONS))
     if unknown:
         raise ValueError(f"unknown RobotCar Seasons condition(s) {unknown}; known: {list(CONDITIONS)}")
-    rear = read_rear_intrinsics(root / INTRINSICS)
-    references = [image_frame(root / "images" / name, name, rear, pose, _stamp_ns(name))
-                  for name, pose in sorted(read_nvm_poses(root / NVM).items())
-                  if name.startswith(f"{REFERENCE_CONDITION}/{CAMERA}/")]
-    if not references:
+    if split not in SPLITS:
+        raise ValueError(f"unknown RobotCar Seasons split {split!r}; known: {list(SPLITS)}")
+    reference_poses = {name: pose for name, pose in sorted(read_nvm_poses(root / NVM).items())
+                       if name.startswith(f"{REFERENCE_CONDITION}/{CAMERA}/")}
+    if not reference_poses:
         raise ValueError(f"{root / NVM} has no {REFERENCE_CONDITION}/{CAMERA}/ image")
+    for name in reference_poses:
+        if not (root / "images" / name).is_file():
+            raise FileNotFoundError(f"image {root / 'images' / name} listed by the dataset is missing")
+    size = common_image_size([root / "images" / name for name in reference_poses], f"{REFERENCE_CONDITION} {CAMERA}")
+    rear = read_rear_intrinsics(root / INTRINSICS, size)
+    references = [image_frame(root / "images" / name, name, rear, pose, _stamp_ns(name))
+                  for name, pose in reference_poses.items()]
     truth = _groundtruth(root, groundtruth)
+    selected = _selection(root, split)
     queries = []
     for condition in conditions:
         for name, camera in _query_names(root, condition, rear):
             submission_name = f"{CAMERA}/{Path(name).name}"
-            pose = truth.get(name, truth.get(submission_name))
-            queries.append(Query(image_frame(root / "images" / name, name, camera, pose, _stamp_ns(name)),
-                                 condition, submission_name))
+            if selected is not None:
+                if Path(name).stem not in selected:
+                    continue
+                submission_name = selected[Path(name).stem] or submission_name
+            pose = truth.get(name, truth.get(submission_name, truth.get(f"{CAMERA}/{Path(name).name}")))
+            frame = image_frame(root / "images" / name, name, camera, pose, _stamp_ns(name))
+            _check_size(root / "images" / name, camera, rear)
+            queries.append(Query(frame, condition, submission_name))
+    if split == "test" and selected is not None and set(conditions) == set(CONDITIONS):
+        missing = sorted(set(selected) - {Path(q.frame.name).stem for q in queries})
+        if missing:
+            raise FileNotFoundError(f"{root / V2_TEST} lists {len(missing)} {CAMERA} image(s) found under no "
+                                    f"images/<condition>/{CAMERA}/ folder (or query list), e.g. "
+                                    f"{selected[missing[0]]}")
     groups = {"day-all": [c for c in CONDITIONS if c not in NIGHT_CONDITIONS], "night-all": list(NIGHT_CONDITIONS)}
     return BenchmarkSplit("robotcar-seasons", references, queries, groups)
+
+
+def _selection(root: Path, split: str) -> dict[str, str | None] | None:
+    """Timestamp -> submission name (None: the default) of the queries of `split`; None: every query."""
+    if split == "test":
+        return read_v2_test_list(root / V2_TEST) if (root / V2_TEST).is_file() else None
+    if split == "train":
+        if not (root / V2_GROUNDTRUTH).is_file():
+            raise FileNotFoundError(f"split 'train' needs {root / V2_GROUNDTRUTH} (RobotCar Seasons v2)")
+        return {Path(name).stem: None for name in read_v2_groundtruth(root / V2_GROUNDTRUTH)}
+    return None
+
+
+def _check_size(path: Path, camera: Camera, rear: Camera) -> None:
+    width, height = image_size(path)
+    if (width, height) != (camera.width, camera.height):
+        source = "rear_intrinsics.txt and the reference images" if camera is rear else "its query list"
+        raise ValueError(f"query {path} is {width}x{height} but its camera ({source}) says "
+                         f"{camera.width}x{camera.height}")
 
 
 def _groundtruth(root: Path, path: str | Path | None) -> dict[str, Pose]:
