@@ -21,15 +21,20 @@ def _shifted(pose: Pose, metres: float) -> Pose:
     return Pose(pose.R, pose.t - pose.R @ np.array([metres, 0.0, 0.0]))
 
 
-def test_planted_robotcar_run(tmp_path, street):
-    frames, _ = street
+def _robotcar_with_truth(tmp_path, frames):
+    """The miniature RobotCar Seasons with ground truth for all three queries (a submission-format file):
+    night 1 and 3, sun 5."""
     stamps = make_robotcar(tmp_path / "data", frames)
-    # Ground truth for all three queries (a submission-format file): night 1 and 3, sun 5.
     truth_file = tmp_path / "truth.txt"
     truth_file.write_text("".join(f"rear/{stamps[i]}.jpg " + " ".join(
         f"{v:.12f}" for v in (*frames[i].cam_from_world.qvec, *frames[i].cam_from_world.t)) + "\n"
         for i in (1, 3, 5)))
-    split = read_robotcar_seasons(tmp_path / "data", groundtruth=truth_file, split="all")
+    return stamps, read_robotcar_seasons(tmp_path / "data", groundtruth=truth_file, split="all")
+
+
+def test_planted_robotcar_run(tmp_path, street):
+    frames, _ = street
+    stamps, split = _robotcar_with_truth(tmp_path, frames)
     planted = {f"rear/{stamps[1]}.jpg": _shifted(frames[1].cam_from_world, 0.4),  # medium and coarse
                f"rear/{stamps[3]}.jpg": None,  # failure
                f"rear/{stamps[5]}.jpg": frames[5].cam_from_world}  # exact
@@ -68,12 +73,7 @@ def test_fallback_to_top1_retrieved_reference(tmp_path, street):
     back to reference frame 4, 1 m further along the street (1.009 m, 0.28° measured), inside the coarse threshold
     only; a failure that retrieved nothing stays out of the submission."""
     frames, _ = street
-    stamps = make_robotcar(tmp_path / "data", frames)
-    truth_file = tmp_path / "truth.txt"
-    truth_file.write_text("".join(f"rear/{stamps[i]}.jpg " + " ".join(
-        f"{v:.12f}" for v in (*frames[i].cam_from_world.qvec, *frames[i].cam_from_world.t)) + "\n"
-        for i in (1, 3, 5)))
-    split = read_robotcar_seasons(tmp_path / "data", groundtruth=truth_file, split="all")
+    stamps, split = _robotcar_with_truth(tmp_path, frames)
     ref = {i: f"overcast-reference/rear/{stamps[i]}.jpg" for i in (0, 2, 4, 6)}
     planted = {f"rear/{stamps[1]}.jpg": (_shifted(frames[1].cam_from_world, 0.4), [ref[0], ref[2]]),
                f"rear/{stamps[3]}.jpg": (None, [ref[4], ref[2], ref[6]]),  # PnP failed: falls back to frame 4
