@@ -14,8 +14,8 @@ import pytest
 from bag_helpers import pose_from_fields, read_messages
 
 from s2dhm_ros.cli import localize_commands
-from s2dhm_ros.evaluation.bag_localization import (POSE_TOPIC, groundtruth_from_bag, groundtruth_from_tum,
-                                                   localize_bag)
+from s2dhm_ros.evaluation.bag_localization import (POSE_TOPIC, bag_tf, groundtruth_from_bag,
+                                                   groundtruth_from_tum, localize_bag)
 from s2dhm_ros.evaluation.metrics import recall_at_thresholds
 from s2dhm_ros.geometry import Pose, pose_error
 from s2dhm_ros.io.bag_source import BagSourceConfig, frames_from_bag, iter_bag_images
@@ -138,6 +138,40 @@ def test_localize_bag_end_to_end(street_mcap, street_map, tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "0.5 m" in report and "recall" in report.lower()
     assert any(out.glob("*.png"))
+
+
+def test_localize_bag_records_what_the_node_publishes(street, street_map, tmp_path, capsys):
+    """With --base-frame/--odom-frame the output bag holds the base_link pose and TF map→odom (REP-105): composed
+    with the bag's own odom→base_link at the image stamp it gives exactly the published base_link pose, and it
+    is the true (drifting) map→odom up to the localization error."""
+    stride = 5
+    out = tmp_path / "out"
+    frames = street.frames
+    assert _run_cli("localize-bag", "--map", str(street_map), "--bag", str(street.night.bag), "--stride", str(stride),
+                    "--out", str(out), "--base-frame", frames.base_link, "--odom-frame", frames.odom) == 0
+    capsys.readouterr()
+    truth = dict(zip(street.night.stamps_ns, street.night.cam_from_world))
+    recorded_tf = bag_tf(street.night.bag)
+    messages = read_messages(out / "poses")
+    poses, tfs = messages[POSE_TOPIC], messages["/tf"]
+    assert len(poses) == len(tfs) >= 0.75 * len(street.night.stamps_ns[::stride])
+    for (stamp, msg), (_, tf) in zip(poses, tfs):
+        assert msg.header.frame_id == frames.map
+        map_from_base = pose_from_fields(msg.pose.pose.position, msg.pose.pose.orientation)
+        true_map_from_base = truth[stamp].inverse() * street.base_from_camera.inverse()
+        dt, dr = pose_error(map_from_base.inverse(), true_map_from_base.inverse())
+        assert dt < RECALL_M and dr < RECALL_DEG
+        (t,) = tf.transforms
+        assert (t.header.frame_id, t.child_frame_id) == (frames.map, frames.odom)
+        assert t.header.stamp.sec * 1_000_000_000 + t.header.stamp.nanosec == stamp
+        map_from_odom = pose_from_fields(t.transform.translation, t.transform.rotation)
+        odom_from_base = recorded_tf.lookup(frames.odom, frames.base_link, stamp, 0)
+        assert np.allclose((map_from_odom * odom_from_base).matrix, map_from_base.matrix, atol=1e-9)
+        true_map_from_odom = recorded_tf.lookup(frames.map, frames.odom, stamp, 0)
+        assert np.linalg.norm(map_from_odom.t - true_map_from_odom.t) < RECALL_M
+    # The camera's own trajectory and errors are unchanged by the published frame.
+    stamps, _ = read_tum(out / "trajectory.tum")
+    assert stamps == [stamp for stamp, _ in poses]
 
 
 def test_localize_bag_refuses_a_used_output_directory(street, street_map, tmp_path):

@@ -59,8 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b = subparsers.add_parser(
         "localize-bag", help="localize every image of a rosbag2 against a map and evaluate",
         description="Localize every image (or every n-th) of a bag (sqlite3, mcap or ROS 1) with intrinsics from "
-                    "its CameraInfo. Writes to --out: poses/ (a rosbag2 with geometry_msgs/PoseWithCovarianceStamped "
-                    f"on {bl.POSE_TOPIC} and /tf map→camera frame at the image stamps), trajectory.tum (camera "
+                    "its CameraInfo. Writes to --out: poses/ (a rosbag2 of what the localizer node would publish: "
+                    f"geometry_msgs/PoseWithCovarianceStamped on {bl.POSE_TOPIC} and /tf at the image stamps; "
+                    "by default the camera frame and map→camera, with --base-frame/--odom-frame the node's "
+                    "base_frame pose and map→odom from the bag's own TF), trajectory.tum (camera "
                     "optical frame in the map), results.json and, when ground truth is known (--groundtruth, or "
                     "the bag's own /tf chain map→camera frame), report.md with recall at (0.25 m, 2°), "
                     "(0.5 m, 5°), (5 m, 10°) and plots.")
@@ -79,8 +81,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3", help="storage of the output bag")
     b.add_argument("--map-frame", default=None, help="frame of the output poses (default: the map's frame_id)")
     b.add_argument("--tf-child-frame", default=None,
-                   help="child frame of the output /tf (default: the image frame; rename it to replay the output "
-                        "next to the input bag, whose TF tree already has that frame)")
+                   help="rename the child frame of the output /tf (default: the published frame, or --odom-frame), "
+                        "e.g. to replay map→camera next to the input bag, whose TF tree already has that frame")
+    b.add_argument("--base-frame", default="",
+                   help="publish the pose of this frame (e.g. base_link; camera extrinsic from the bag's TF), as the "
+                        "node's base_frame (default: the camera optical frame)")
+    b.add_argument("--odom-frame", default="",
+                   help="record TF map→this frame from the bag's odom→base_frame at each image stamp (REP-105), as "
+                        "the node's odom_frame (default: TF map→published frame)")
     b.add_argument("--pixel-noise-px", type=float, default=LocalizerNodeConfig.pixel_noise_px,
                    help="reprojection noise (px) that scales the covariance, as the node's pixel_noise_px "
                         f"(default {LocalizerNodeConfig.pixel_noise_px})")
@@ -166,8 +174,10 @@ def run_localize_bag(args: argparse.Namespace) -> int:
             bar.set_postfix(localized=localized, refresh=False)
             bar.update(1)
 
+        settings = bl.offline_settings(args.base_frame, args.odom_frame, args.pixel_noise_px)
+        lookup = bl.tf_lookup(bl.bag_tf(args.bag) if args.base_frame or args.odom_frame else None)
         records = bl.localize_bag(localizer, args.bag, args.image_topic, args.camera_info_topic, args.stride,
-                                  groundtruth, args.pixel_noise_px, on_frame)
+                                  groundtruth, settings, lookup, on_frame)
     wall = time.perf_counter() - start
     judged = groundtruth is not None and any(r.groundtruth is not None for r in records)
     run = bl.BagLocalizationRun(str(args.bag), str(args.map), args.image_topic, args.stride, map_frame,

@@ -1,9 +1,12 @@
 """Offline localization of a recorded bag: every image (or every n-th) against a map, compared with ground truth
 where the bag or a TUM file has it, and written out as a rosbag2 of poses, a TUM trajectory and a results JSON.
 
-Without ROS: this is what `s2dhm localize-bag` runs, and what the tests call. Poses are those of the camera optical
-frame (the images' header frame) in the map frame, with the covariance of `runtime.pose_output` (ROS order, map
-axes), so the recorded /s2dhm/pose messages equal what the localizer node publishes for the camera frame.
+Without ROS: this is what `s2dhm localize-bag` runs, and what the tests call. What it records is what the localizer
+node publishes, computed by the same code (`runtime.fix.make_fix`) with the same settings (`LocalizerNodeConfig`):
+the pose of `base_frame` (default here: the camera optical frame, the images' header frame) in the map frame with
+the covariance of `runtime.pose_output` (ROS order, map axes), and TF map→odom from the bag's own odom→base_frame
+at the image stamp (REP-105), or map→base_frame without an odom frame. Errors against ground truth and the TUM
+trajectory are always those of the camera.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from ..io.bag_writer import (BagWriter, Storage, pose_with_covariance_stamped_ms
                              transform_stamped_msg)
 from ..io.tf_buffer import TfBuffer, TransformError
 from ..localizer import Localizer
+from ..runtime.fix import Fix, Lookup, make_fix
+from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.pose_output import published_pose
 from ..io.atomic import write_text_atomic
 from .metrics import THRESHOLDS, median_errors, recall_at_thresholds
@@ -68,18 +73,42 @@ def groundtruth_from_tum(path: str | Path, map_frame: str = "map", tolerance_s: 
     return _TfGroundTruth(tf, map_frame, f"TUM file {path}", int(tolerance_s * 1e9), _GROUNDTRUTH_FRAME)
 
 
-def groundtruth_from_bag(bag_path: str | Path, map_frame: str, tolerance_s: float = 0.05) -> GroundTruth | None:
-    """Ground truth from the bag's own /tf and /tf_static (the chain map_frame → … → camera frame); None when the
-    bag has no /tf or its TF tree lacks map_frame."""
+def bag_tf(bag_path: str | Path) -> TfBuffer | None:
+    """The bag's /tf and /tf_static as one buffer; None when the bag has no /tf."""
     with BagReader(bag_path) as bag:
         topics = [t for t in (TF_TOPIC, TF_STATIC_TOPIC) if bag.has_topic(t)]
         if TF_TOPIC not in topics:
             return None
-        tf = TfBuffer.from_messages((m.msg, m.topic == TF_STATIC_TOPIC) for m in bag.messages(topics))
-    if map_frame not in tf.frames:
+        return TfBuffer.from_messages((m.msg, m.topic == TF_STATIC_TOPIC) for m in bag.messages(topics))
+
+
+def groundtruth_from_bag(bag_path: str | Path, map_frame: str, tolerance_s: float = 0.05) -> GroundTruth | None:
+    """Ground truth from the bag's own /tf and /tf_static (the chain map_frame → … → camera frame); None when the
+    bag has no /tf or its TF tree lacks map_frame."""
+    tf = bag_tf(bag_path)
+    if tf is None or map_frame not in tf.frames:
         return None
     return _TfGroundTruth(tf, map_frame, f"/tf of bag {bag_path} ({map_frame} → camera frame)",
                           int(tolerance_s * 1e9))
+
+
+def tf_lookup(tf: TfBuffer | None, tolerance_s: float = 0.05) -> Lookup:
+    """`runtime.fix.Lookup` over a recorded TF tree, as the node's tf2 lookups at the image stamp."""
+    def lookup(target: str, source: str, stamp_ns: int) -> Pose:
+        if tf is None:
+            raise LookupError(f"the bag has no /tf to look up {target} ← {source} in")
+        try:
+            return tf.lookup(target, source, stamp_ns, int(tolerance_s * 1e9))
+        except TransformError as e:
+            raise LookupError(str(e)) from e
+    return lookup
+
+
+def offline_settings(base_frame: str = "", odom_frame: str = "", pixel_noise_px: float = 1.0) -> LocalizerNodeConfig:
+    """The node's settings for a recording: TF at the image stamp (no future dating or republishing: a replay
+    carries every transform)."""
+    return LocalizerNodeConfig(base_frame=base_frame, odom_frame=odom_frame, publish_tf=True, tf_future_dating_s=0.0,
+                               tf_republish_rate_hz=0.0, pixel_noise_px=pixel_noise_px)
 
 
 def _finite(value: float | None) -> float | None:
@@ -104,6 +133,8 @@ class FrameRecord:
     groundtruth: Pose | None = None  # map_from_camera where known
     error_m: float | None = None  # with ground truth: inf when localization failed
     error_deg: float | None = None
+    published: Fix | None = None  # what the node would publish (pose of base_frame, TF); None: nothing
+    publish_error: str | None = None  # localized, but not published (e.g. no camera extrinsic in the bag's TF)
 
     def to_json(self) -> dict:
         def pose(p: Pose | None) -> dict | None:
@@ -115,7 +146,7 @@ class FrameRecord:
                 "num_inliers": self.num_inliers, "num_matches": self.num_matches, "reference": self.reference,
                 "failure_reason": self.failure_reason, "timings": self.timings,
                 "groundtruth": pose(self.groundtruth), "error_m": _finite(self.error_m),
-                "error_deg": _finite(self.error_deg)}
+                "error_deg": _finite(self.error_deg), "publish_error": self.publish_error}
 
 
 def count_images(bag_path: str | Path, image_topic: str) -> int:
@@ -127,14 +158,17 @@ def count_images(bag_path: str | Path, image_topic: str) -> int:
 
 def localize_bag(localizer: Localizer, bag_path: str | Path, image_topic: str = "/camera/image_raw",
                  camera_info_topic: str | None = None, stride: int = 1, groundtruth: GroundTruth | None = None,
-                 pixel_noise_px: float = 1.0,
+                 settings: LocalizerNodeConfig | None = None, lookup: Lookup | None = None,
                  on_frame: Callable[[FrameRecord], None] | None = None) -> list[FrameRecord]:
     """Localize every `stride`-th image of the topic, in time order; one record per image tried.
 
     Intrinsics come from the CameraInfo topic (default `<image namespace>/camera_info`). With `groundtruth`,
     each record carries the true pose and the position/rotation error (inf for a failed image; None where the
-    ground truth has no pose at that stamp).
+    ground truth has no pose at that stamp). `settings` (default `offline_settings()`: the camera frame, TF
+    map→camera) and `lookup` (the bag's TF, for base_frame and odom_frame) make each record's `published`.
     """
+    settings = settings or offline_settings()
+    lookup = lookup or tf_lookup(None)
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     records = []
@@ -147,8 +181,15 @@ def localize_bag(localizer: Localizer, bag_path: str | Path, image_topic: str = 
                              num_matches=result.num_matches, reference=result.reference,
                              failure_reason=result.failure_reason, timings=dict(result.timings))
         if result.success:
-            published = published_pose(result.cam_from_world, result.covariance, pixel_noise_px=pixel_noise_px)
-            record.map_from_camera, record.covariance = published.map_from_frame, published.covariance
+            camera_pose = published_pose(result.cam_from_world, result.covariance,
+                                         pixel_noise_px=settings.pixel_noise_px)
+            record.map_from_camera, record.covariance = camera_pose.map_from_frame, camera_pose.covariance
+            try:
+                record.published = make_fix(result.cam_from_world, result.covariance, stamp, frame_id,
+                                            localizer.map.frame_id, settings, lookup)
+                record.publish_error = record.published.tf_error
+            except LookupError as e:
+                record.publish_error = f"no pose published: {e}"
         if groundtruth is not None:
             record.groundtruth = groundtruth(frame_id, stamp)
         if record.groundtruth is not None:
@@ -162,21 +203,23 @@ def localize_bag(localizer: Localizer, bag_path: str | Path, image_topic: str = 
 
 def write_pose_bag(records: list[FrameRecord], path: str | Path, map_frame: str, storage: Storage = "sqlite3",
                    tf_child_frame: str | None = None) -> None:
-    """A rosbag2 with PoseWithCovarianceStamped on /s2dhm/pose and TF map_frame → camera on /tf per localized image,
-    recorded at the image stamps. `tf_child_frame` renames the camera frame in /tf (e.g. to replay the output next
-    to the input bag, whose TF tree already gives the camera frame a parent)."""
+    """A rosbag2 of what the node would have published, recorded at the image stamps: PoseWithCovarianceStamped
+    on /s2dhm/pose and TF on /tf (map→odom, or map→published frame). `tf_child_frame` renames the TF child (e.g.
+    to replay map→camera next to the input bag, whose TF tree already gives the camera frame a parent)."""
     with BagWriter(path, storage) as bag:
         ts = bag.typestore
         bag.add_topic(POSE_TOPIC, "geometry_msgs/msg/PoseWithCovarianceStamped")
         bag.add_topic(TF_TOPIC, "tf2_msgs/msg/TFMessage")
         for r in records:
-            if not r.success:
+            if r.published is None:
                 continue
-            assert r.map_from_camera is not None
-            bag.write(POSE_TOPIC, pose_with_covariance_stamped_msg(map_frame, r.stamp_ns, r.map_from_camera,
-                                                                   r.covariance, ts), r.stamp_ns)
-            bag.write(TF_TOPIC, tf_message([transform_stamped_msg(
-                map_frame, tf_child_frame or r.frame_id, r.map_from_camera, r.stamp_ns, ts)], ts), r.stamp_ns)
+            pose = r.published.pose
+            bag.write(POSE_TOPIC, pose_with_covariance_stamped_msg(map_frame, r.stamp_ns, pose.map_from_frame,
+                                                                   pose.covariance, ts), r.stamp_ns)
+            if r.published.tf is not None:
+                tf = r.published.tf
+                bag.write(TF_TOPIC, tf_message([transform_stamped_msg(
+                    map_frame, tf_child_frame or tf.child, tf.parent_from_child, tf.stamp_ns, ts)], ts), r.stamp_ns)
 
 
 def write_trajectory(records: list[FrameRecord], path: str | Path) -> None:
