@@ -28,6 +28,7 @@ setup(
         "pyyaml",
         "tqdm",
         "matplotlib",
+        "pillow",
     ],
     extras_require={"test": ["pytest"]},
     zip_safe=True,

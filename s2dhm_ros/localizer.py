@@ -109,7 +109,7 @@ class Localizer:
 
     def _match(self, features: DenseFeatures, image: np.ndarray, ref_ids: list[int],
                timings: dict[str, float]) -> _Candidates:
-        rows = np.concatenate([np.arange(self.map.offsets[r], self.map.offsets[r + 1]) for r in ref_ids])
+        rows = self.map.reference_rows(ref_ids)
         owner = np.concatenate([np.full(self.map.offsets[r + 1] - self.map.offsets[r], i)
                                 for i, r in enumerate(ref_ids)])
         descriptors = self._descriptors[torch.from_numpy(rows)]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,10 @@ class SparseMap:
     def reference_slice(self, r: int) -> slice:
         return slice(int(self.offsets[r]), int(self.offsets[r + 1]))
 
+    def reference_rows(self, ref_ids: list[int]) -> np.ndarray:
+        """(sum P_r,) int64 keypoint rows of the references `ref_ids`, in that order."""
+        return np.concatenate([np.arange(self.offsets[r], self.offsets[r + 1]) for r in ref_ids])
+
     def validate(self) -> None:
         """Shapes and values agree with each other; raise MapError naming the first problem."""
         R, P = len(self.reference_names), len(self.keypoints)
@@ -102,8 +106,10 @@ class SparseMap:
         An existing map at `path` is replaced only once the new one is complete."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a map is read by other users (the node)
+        # Not tempfile.mkdtemp, which makes the directory private: a map is read by other users (the node), so it
+        # gets the umask's permissions like any new directory.
+        tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
         try:
             self._write(tmp)
             _replace_dir(tmp, path)
@@ -211,12 +217,6 @@ def _is_sha256(value: Any) -> bool:
 def read_header(path: str | Path) -> dict[str, Any]:
     """map.yaml alone (cheap): for summaries and for checking a map before loading it."""
     return yaml.safe_load((Path(path) / "map.yaml").read_text())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _mkdir(path: Path) -> Path:

@@ -5,12 +5,12 @@ URLs were read from the code that uses these files: germain-hug/S2DHM (run confi
 `checkpoints/{robotcar,cmu}/weights.pth.tar` from the repository), cvg/Hierarchical-Localization
 hloc/extractors/netvlad.py (Pitts30K_struct.mat) and magicleap/SuperPointPretrainedNetwork (superpoint_v1.pth).
 superpoint_v1.pth has a sha256 that many independent users of the file publish and agree on (pinned below). The
-sums of the other files were NOT available to us when this table was written (no network in the build environment),
-so their `sha256` is None: the first verified install records the sum next to the file (`<file>.sha256`) and prints it so
-it can be compared with a trusted copy, and later installs into the same folder must match it, unless an expected
-sum is given explicitly (`--sha256`), which overrides the record; every verified install rewrites the record with
-the sum of the file it installed. The sizes are the ones the layer shapes imply (float32 weights), a sanity
-bound rather than an exact byte count.
+sums of the other files were NOT available to us when this table was written (no network in the build
+environment), so their `sha256` is None: the first verified install records the sum next to the file
+(`<file>.sha256`) and prints it so it can be compared with a trusted copy, and later installs into the same
+folder must match it, unless an expected sum is given explicitly (`--sha256`), which overrides the record;
+every verified install rewrites the record with the sum of the file it installed. The sizes are the ones the
+layer shapes imply (float32 weights), a sanity bound rather than an exact byte count.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ CHECKPOINTS = {c.key: c for c in [
                None, 596.0, "mat", "VGG16-NetVLAD trained on Pittsburgh30k with 4096-d whitening (the paper's NV)"),
     Checkpoint("superpoint", "superpoint_v1.pth",
                "https://github.com/magicleap/SuperPointPretrainedNetwork/raw/master/superpoint_v1.pth",
-               "52b6708629640ca883673b5d5c097c4ddad37d8048b33f09c8ca0d69db12c40e", 5.2, "torch", "SuperPoint detector (MagicLeap), for map keypoints"),
+               "52b6708629640ca883673b5d5c097c4ddad37d8048b33f09c8ca0d69db12c40e", 5.2, "torch",
+               "SuperPoint detector (MagicLeap), for map keypoints"),
 ]}
 
 
@@ -63,7 +64,8 @@ def commands(checkpoint: Checkpoint, dest_dir: Path) -> str:
     target = dest_dir / checkpoint.filename
     return (f"mkdir -p {dest_dir}\ncurl -L --fail -o {target}.partial {checkpoint.url} && "
             f"mv {target}.partial {target}\n"
-            + (f"echo '{checkpoint.sha256}  {target}' | sha256sum -c -" if checkpoint.sha256 else f"sha256sum {target}"))
+            + (f"echo '{checkpoint.sha256}  {target}' | sha256sum -c -" if checkpoint.sha256
+               else f"sha256sum {target}"))
 
 
 def _check_content(path: Path, checkpoint: Checkpoint) -> None:

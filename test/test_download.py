@@ -146,4 +146,5 @@ def test_printed_commands_check_the_published_sum(tmp_path, weights_file):
     assert subprocess.run(["bash", "-c", check], capture_output=True).returncode == 0
     wrong = commands(CHECKPOINTS["superpoint"], weights_file.parent).splitlines()[-1]
     assert subprocess.run(["bash", "-c", wrong], capture_output=True).returncode != 0
-    assert commands(CHECKPOINTS[UNKNOWN], tmp_path).splitlines()[-1] == f"sha256sum {tmp_path / 's2dhm_cmu_weights.pth.tar'}"
+    unknown_check = commands(CHECKPOINTS[UNKNOWN], tmp_path).splitlines()[-1]
+    assert unknown_check == f"sha256sum {tmp_path / 's2dhm_cmu_weights.pth.tar'}"

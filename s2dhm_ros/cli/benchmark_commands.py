@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import LocalizerConfig, MapBuilderConfig, load_config
-from ..evaluation.benchmark import Localize, localize_split, recall_report, write_outputs
+from ..evaluation.benchmark import Localize, localize_split, pose_counts, recall_report, write_outputs
 from ..evaluation.datasets import BenchmarkSplit, read_cmu_seasons, read_robotcar_seasons
 from ..evaluation.datasets.robotcar_seasons import CONDITIONS as ROBOTCAR_CONDITIONS
 from ..evaluation.datasets.robotcar_seasons import SPLITS as ROBOTCAR_SPLITS
@@ -127,11 +127,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "fallback_to_retrieval": args.fallback_to_retrieval,
             **({"split": args.split} if args.benchmark == "robotcar-seasons" else {})}
     paths = write_outputs(results, args.out, args.benchmark, groups, info)
-    localized = sum(r.pose_source == "pnp" for r in results)
-    fallback = sum(r.pose_source == "retrieval" for r in results)
-    print(f"localized {localized}/{len(results)} queries"
-          + (f", {fallback} more with the pose of their top-1 retrieved reference" if args.fallback_to_retrieval
-             else "") + f"; submission: {paths['submission']}")
+    counts = pose_counts(results)
+    print(f"localized {counts['localized']}/{len(results)} queries"
+          + (f", {counts['fallback_to_retrieval']} more with the pose of their top-1 retrieved reference"
+             if args.fallback_to_retrieval else "") + f"; submission: {paths['submission']}")
     table = recall_report(results, groups)
     print(table if table is not None else "no query has ground truth: upload the submission to "
                                           "https://www.visuallocalization.net to get the recall")

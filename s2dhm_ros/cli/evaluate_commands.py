@@ -10,6 +10,7 @@ import numpy as np
 
 from ..config import LocalizerConfig, load_config
 from ..evaluation.leave_one_out import leave_one_out, summarize
+from ..evaluation.metrics import finite_or_none
 
 
 def register(subparsers) -> None:
@@ -31,9 +32,7 @@ def _finite_or_null(value: Any) -> Any:
         return {k: _finite_or_null(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite_or_null(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value
+    return finite_or_none(value) if isinstance(value, (float, np.floating)) else value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -163,8 +163,9 @@ def run_localize_bag(args: argparse.Namespace) -> int:
     total = bl.count_images(args.bag, args.image_topic)
     localizer = Localizer.from_map(args.map, config)
     map_frame = args.map_frame or localizer.map.frame_id
+    tf = bl.bag_tf(args.bag) if args.base_frame or args.odom_frame or not args.groundtruth else None  # read once
     groundtruth = (bl.groundtruth_from_tum(args.groundtruth, map_frame) if args.groundtruth
-                   else bl.groundtruth_from_bag(args.bag, map_frame))
+                   else bl.groundtruth_from_bag(args.bag, map_frame, tf=tf))
     start = time.perf_counter()
     localized = 0
     with tqdm(total=-(-total // args.stride), desc="localizing", unit="img") as bar:
@@ -175,7 +176,7 @@ def run_localize_bag(args: argparse.Namespace) -> int:
             bar.update(1)
 
         settings = bl.offline_settings(args.base_frame, args.odom_frame, args.pixel_noise_px)
-        lookup = bl.tf_lookup(bl.bag_tf(args.bag) if args.base_frame or args.odom_frame else None)
+        lookup = bl.tf_lookup(tf)
         records = bl.localize_bag(localizer, args.bag, args.image_topic, args.camera_info_topic, args.stride,
                                   groundtruth, settings, lookup, on_frame)
     wall = time.perf_counter() - start

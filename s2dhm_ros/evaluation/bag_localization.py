@@ -29,7 +29,7 @@ from ..runtime.fix import Fix, Lookup, make_fix
 from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.pose_output import published_pose
 from ..io.atomic import write_text_atomic
-from .metrics import THRESHOLDS, median_errors, recall_at_thresholds
+from .metrics import THRESHOLDS, finite_or_none, median_errors, recall_at_thresholds
 from .report import write_bag_report
 from ..io.tum import read_tum, write_tum
 
@@ -82,10 +82,11 @@ def bag_tf(bag_path: str | Path) -> TfBuffer | None:
         return TfBuffer.from_messages((m.msg, m.topic == TF_STATIC_TOPIC) for m in bag.messages(topics))
 
 
-def groundtruth_from_bag(bag_path: str | Path, map_frame: str, tolerance_s: float = 0.05) -> GroundTruth | None:
+def groundtruth_from_bag(bag_path: str | Path, map_frame: str, tolerance_s: float = 0.05,
+                         tf: TfBuffer | None = None) -> GroundTruth | None:
     """Ground truth from the bag's own /tf and /tf_static (the chain map_frame → … → camera frame); None when the
-    bag has no /tf or its TF tree lacks map_frame."""
-    tf = bag_tf(bag_path)
+    bag has no /tf or its TF tree lacks map_frame. `tf`: the bag's TF when already read (`bag_tf`)."""
+    tf = tf if tf is not None else bag_tf(bag_path)
     if tf is None or map_frame not in tf.frames:
         return None
     return _TfGroundTruth(tf, map_frame, f"/tf of bag {bag_path} ({map_frame} → camera frame)",
@@ -109,11 +110,6 @@ def offline_settings(base_frame: str = "", odom_frame: str = "", pixel_noise_px:
     carries every transform)."""
     return LocalizerNodeConfig(base_frame=base_frame, odom_frame=odom_frame, publish_tf=True, tf_future_dating_s=0.0,
                                tf_republish_rate_hz=0.0, pixel_noise_px=pixel_noise_px)
-
-
-def _finite(value: float | None) -> float | None:
-    """JSON has no infinity: an unknown or infinite error is written as null."""
-    return None if value is None or not np.isfinite(value) else float(value)
 
 
 @dataclass
@@ -145,8 +141,8 @@ class FrameRecord:
                 "covariance": None if self.covariance is None else self.covariance.tolist(),
                 "num_inliers": self.num_inliers, "num_matches": self.num_matches, "reference": self.reference,
                 "failure_reason": self.failure_reason, "timings": self.timings,
-                "groundtruth": pose(self.groundtruth), "error_m": _finite(self.error_m),
-                "error_deg": _finite(self.error_deg), "publish_error": self.publish_error}
+                "groundtruth": pose(self.groundtruth), "error_m": finite_or_none(self.error_m),
+                "error_deg": finite_or_none(self.error_deg), "publish_error": self.publish_error}
 
 
 def count_images(bag_path: str | Path, image_topic: str) -> int:
@@ -267,7 +263,8 @@ def summarize(records: list[FrameRecord], run: BagLocalizationRun) -> dict:
         summary["recall"] = [{"max_m": m, "max_deg": d, "recall": float(v)} for (m, d), v in
                              zip(THRESHOLDS, recall_at_thresholds(errors_m, errors_deg, THRESHOLDS))]
         median_m, median_deg = median_errors(errors_m, errors_deg)
-        summary["median_error_m"], summary["median_error_deg"] = _finite(median_m), _finite(median_deg)
+        summary["median_error_m"] = finite_or_none(median_m)
+        summary["median_error_deg"] = finite_or_none(median_deg)
     return summary
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..geometry import Pose, pose_error
 from ..io.atomic import write_text_atomic
 from .datasets.common import BenchmarkSplit, Query
-from .metrics import format_recall_table, recall_table
+from .metrics import finite_or_none, format_recall_table, recall_table
 from .submission import write_submission
 
 
@@ -63,16 +63,13 @@ class QueryResult:
         return "retrieval" if self.fallback_reference is not None else "pnp"
 
     def to_json(self) -> dict:
-        def finite(v: float | None) -> float | None:
-            return None if v is None or not np.isfinite(v) else float(v)
-
         pose = self.cam_from_world
         return {"split": self.split, "name": self.name, "condition": self.condition,
                 "qvec_wxyz": None if pose is None else pose.qvec.tolist(),
                 "tvec": None if pose is None else pose.t.tolist(), "num_inliers": self.num_inliers,
                 "seconds": self.seconds, "failure_reason": self.failure_reason, "pose_source": self.pose_source,
                 "fallback_reference": self.fallback_reference,
-                "error_m": finite(self.error_m), "error_deg": finite(self.error_deg)}
+                "error_m": finite_or_none(self.error_m), "error_deg": finite_or_none(self.error_deg)}
 
 
 def localize_split(split: BenchmarkSplit, localize: Localize, progress: bool = True,
@@ -119,6 +116,13 @@ def recall_report(results: Sequence[QueryResult], groups: dict[str, list[str]] |
     return format_recall_table(rows, markdown=markdown)
 
 
+def pose_counts(results: Sequence[QueryResult]) -> dict[str, int]:
+    """Queries localized by PnP, given their top-1 reference's pose instead, and submitted (either)."""
+    sources = [r.pose_source for r in results]
+    return {"localized": sources.count("pnp"), "fallback_to_retrieval": sources.count("retrieval"),
+            "submitted": len(sources) - sources.count(None)}
+
+
 def write_outputs(results: Sequence[QueryResult], out_dir: str | Path, benchmark: str,
                   groups: dict[str, list[str]] | None = None, run_info: dict | None = None) -> dict[str, Path]:
     """<benchmark>_submission.txt, results.json and, with ground truth, recall.md; returns the paths written."""
@@ -126,10 +130,7 @@ def write_outputs(results: Sequence[QueryResult], out_dir: str | Path, benchmark
     paths = {"submission": write_submission(out / f"{benchmark}_submission.txt",
                                             [(r.name, r.cam_from_world) for r in results
                                              if r.cam_from_world is not None])}
-    data = {"benchmark": benchmark, "run": run_info or {}, "queries": len(results),
-            "localized": sum(r.pose_source == "pnp" for r in results),
-            "fallback_to_retrieval": sum(r.pose_source == "retrieval" for r in results),
-            "submitted": sum(r.cam_from_world is not None for r in results),
+    data = {"benchmark": benchmark, "run": run_info or {}, "queries": len(results), **pose_counts(results),
             "results": [r.to_json() for r in results]}
     paths["results"] = write_text_atomic(out / "results.json", json.dumps(data, indent=1))
     table = recall_report(results, groups, markdown=True)

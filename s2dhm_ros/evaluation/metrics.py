@@ -15,6 +15,11 @@ import numpy as np
 THRESHOLDS: tuple[tuple[float, float], ...] = ((0.25, 2.0), (0.5, 5.0), (5.0, 10.0))
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """An error for JSON, which has no Infinity: None for an unknown or infinite one (a failed localization)."""
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
 def _errors(errors_m: Sequence[float], errors_deg: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     dt = np.asarray(errors_m, dtype=np.float64).reshape(-1)
     dr = np.asarray(errors_deg, dtype=np.float64).reshape(-1)

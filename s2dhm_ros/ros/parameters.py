@@ -15,9 +15,9 @@ import dataclasses
 import inspect
 import numbers
 import re
+import typing
 from dataclasses import dataclass
 from functools import lru_cache
-import typing
 from typing import Any, TypeVar
 
 from ..config import flatten, from_dict, to_dict, unflatten
@@ -60,15 +60,16 @@ def field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
-def _descriptions(cls: type, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    comments = field_comments(cls)
+def _leaves(cls: type, prefix: str = "") -> list[tuple[str, type, dataclasses.Field]]:
+    """(flat name, owning class, field) of every setting, nested config dataclasses walked."""
+    instance = cls()
+    out: list[tuple[str, type, dataclasses.Field]] = []
     for f in dataclasses.fields(cls):
-        default = getattr(cls(), f.name)
+        default = getattr(instance, f.name)
         if dataclasses.is_dataclass(default):
-            out.update(_descriptions(type(default), f"{prefix}{f.name}."))
+            out += _leaves(type(default), f"{prefix}{f.name}.")
         else:
-            out[f"{prefix}{f.name}"] = comments.get(f.name, f"{cls.__name__}.{f.name}")
+            out.append((f"{prefix}{f.name}", cls, f))
     return out
 
 
@@ -86,22 +87,11 @@ def _is_floating(annotation: Any) -> bool:
     return False
 
 
-def _floating_fields(cls: type, prefix: str = "") -> set[str]:
-    hints = typing.get_type_hints(cls)
-    out: set[str] = set()
-    for f in dataclasses.fields(cls):
-        default = getattr(cls(), f.name)
-        if dataclasses.is_dataclass(default):
-            out |= _floating_fields(type(default), f"{prefix}{f.name}.")
-        elif _is_floating(hints.get(f.name)):
-            out.add(f"{prefix}{f.name}")
-    return out
-
-
 def parameter_specs(config: Any, prefix: str = "", read_only: bool = False) -> list[ParameterSpec]:
     """The parameters of a config dataclass instance (its values are the defaults), names prefixed by `prefix`."""
-    descriptions = _descriptions(type(config))
-    floating = _floating_fields(type(config))
+    leaves = _leaves(type(config))
+    descriptions = {name: field_comments(owner).get(f.name, f"{owner.__name__}.{f.name}") for name, owner, f in leaves}
+    floating = {name for name, owner, f in leaves if _is_floating(typing.get_type_hints(owner).get(f.name))}
     return [ParameterSpec(prefix + name, value, descriptions[name], read_only, name in floating)
             for name, value in flatten(to_dict(config)).items()]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from ...frames import Frame
 from ...geometry import Camera, Pose
@@ -41,18 +41,12 @@ def image_frame(path: Path, name: str, camera: Camera, cam_from_world: Pose | No
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file from its header (PIL reads the header only; OpenCV decodes the whole
-    image, the fallback when PIL is absent)."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - PIL comes with matplotlib
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError(f"{path} is not a readable image") from None
-        return int(image.shape[1]), int(image.shape[0])
+    """(width, height) of an image file, from its header only (cheap on a whole dataset)."""
     try:
         with Image.open(path) as image:
             return image.size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {path} listed by the dataset is missing") from None
     except OSError as e:
         raise ValueError(f"{path} is not a readable image: {e}") from e
 

@@ -169,9 +169,6 @@ def read_robotcar_seasons(root: str | Path, conditions: Sequence[str] = CONDITIO
                        if name.startswith(f"{REFERENCE_CONDITION}/{CAMERA}/")}
     if not reference_poses:
         raise ValueError(f"{root / NVM} has no {REFERENCE_CONDITION}/{CAMERA}/ image")
-    for name in reference_poses:
-        if not (root / "images" / name).is_file():
-            raise FileNotFoundError(f"image {root / 'images' / name} listed by the dataset is missing")
     size = common_image_size([root / "images" / name for name in reference_poses], f"{REFERENCE_CONDITION} {CAMERA}")
     rear = read_rear_intrinsics(root / INTRINSICS, size)
     references = [image_frame(root / "images" / name, name, rear, pose, _stamp_ns(name))
