@@ -93,7 +93,8 @@ class SparseMap:
             (P == 0 or (self.point_index.min() >= 0 and self.point_index.max() < len(self.points3D)),
              "point_index refers to missing 3D points"),
             (self.global_descriptors.shape == (R, self.pca.dim), "global descriptors do not match the PCA"),
-            (np.isfinite(self.points3D).all() and np.isfinite(self.keypoints).all(), "NaN or infinite 3D points or keypoints"),
+            (np.isfinite(self.points3D).all() and np.isfinite(self.keypoints).all(),
+             "NaN or infinite 3D points or keypoints"),
             (np.isfinite(self.global_descriptors).all(), "NaN in global descriptors"),
         ]
         for ok, message in checks:

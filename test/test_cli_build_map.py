@@ -15,9 +15,11 @@ def write_posed_folder(frames, root):
         poses.write("# NAME QW QX QY QZ TX TY TZ\n")
         for f in frames:
             cv2.imwrite(str(root / "images" / f.name), cv2.cvtColor(f.load(), cv2.COLOR_RGB2BGR))
-            poses.write(" ".join([f.name, *(f"{v:.17g}" for v in f.cam_from_world.qvec), *(f"{v:.17g}" for v in f.cam_from_world.t)]) + "\n")
+            pose = f.cam_from_world
+            poses.write(" ".join([f.name, *(f"{v:.17g}" for v in (*pose.qvec, *pose.t))]) + "\n")
     c = frames[0].camera
-    (root / "cameras.txt").write_text(f"{c.model} {c.width} {c.height} " + " ".join(f"{p:.17g}" for p in c.params) + "\n")
+    params = " ".join(f"{p:.17g}" for p in c.params)
+    (root / "cameras.txt").write_text(f"{c.model} {c.width} {c.height} {params}\n")
 
 
 def test_build_map_from_image_folder(street, tmp_path, capsys):

@@ -127,7 +127,8 @@ def test_localize_bag_end_to_end(street_mcap, street_map, tmp_path, capsys):
         errors.append(pose_error(map_from_camera.inverse(), truth[stamp]))
         (t,) = tf.transforms
         assert (t.header.frame_id, t.child_frame_id) == ("map", street_mcap.frames.camera)
-        assert np.allclose(pose_from_fields(t.transform.translation, t.transform.rotation).matrix, map_from_camera.matrix)
+        published = pose_from_fields(t.transform.translation, t.transform.rotation)
+        assert np.allclose(published.matrix, map_from_camera.matrix)
     assert [e[0] for e in errors] == pytest.approx([f["error_m"] for f in results["frames"] if f["success"]])
     assert _recall(errors) * len(localized) >= MIN_RECALL * len(expected_stamps)
 

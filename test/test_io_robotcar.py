@@ -145,7 +145,8 @@ def test_missing_inputs_are_clear(dataset, tmp_path):
 
 
 def test_stereo_camera_is_gbrg_and_defines_the_vehicle_frame(dataset, tmp_path):
-    """The stereo camera's PNGs are GBRG (SDK image.py); its folder is stereo/centre, its timestamps stereo.timestamps."""
+    """The stereo camera's PNGs are GBRG (SDK image.py); its folder is stereo/centre, its timestamps
+    stereo.timestamps."""
     images = dataset / "stereo" / "centre"
     images.mkdir(parents=True)
     for k, stamp in enumerate(IMAGE_STAMPS):

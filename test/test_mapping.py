@@ -36,7 +36,8 @@ def test_map_points_lie_on_the_rendered_surfaces(street, tmp_path):
         sl = sparse_map.reference_slice(r)
         xy, depth = project(sparse_map.points3D[sparse_map.point_index[sl]], frame.cam_from_world, frame.camera)
         reproj.append(np.linalg.norm(xy - sparse_map.keypoints[sl], axis=1))
-        px = np.clip(np.floor(sparse_map.keypoints[sl]).astype(int), 0, [frame.camera.width - 1, frame.camera.height - 1])
+        image_max = [frame.camera.width - 1, frame.camera.height - 1]
+        px = np.clip(np.floor(sparse_map.keypoints[sl]).astype(int), 0, image_max)
         true_depth = depths[r][px[:, 1], px[:, 0]]
         ok = np.isfinite(true_depth)
         rel_errors.append(np.abs(depth[ok] - true_depth[ok]) / true_depth[ok])

@@ -49,7 +49,8 @@ def test_bag_contents_and_tf_chain_equal_ground_truth(dataset, name):
     for stamp, msg in msgs[topics.tf]:
         for t in msg.transforms:
             assert t.header.stamp.sec * 10**9 + t.header.stamp.nanosec == stamp
-            tf[(t.header.frame_id, t.child_frame_id, stamp)] = pose_from_fields(t.transform.translation, t.transform.rotation)
+            tf[(t.header.frame_id, t.child_frame_id, stamp)] = pose_from_fields(t.transform.translation,
+                                                                                t.transform.rotation)
     odom = {stamp: m for stamp, m in msgs[topics.odom]}
     gt_stamps, gt_poses = read_tum(traversal.groundtruth)
     image_stamps = [stamp for stamp, _ in msgs[topics.image]]
@@ -113,7 +114,8 @@ def test_rear_camera_looks_backwards(tmp_path):
     assert mount.R[:, 2] @ [-1, 0, 0] > 0.99 and mount.t[0] < 0 and abs(mount.t[2] - 1.5) < 1e-12
     ds = make_street_bags(tmp_path, num_frames=3, num_night_frames=2, image_size=(48, 32), rear_camera=True)
     (static,) = read_messages(ds.day.bag)[ds.topics.tf_static][0][1].transforms
-    np.testing.assert_allclose(pose_from_fields(static.transform.translation, static.transform.rotation).matrix, mount.matrix, atol=1e-12)
+    static_pose = pose_from_fields(static.transform.translation, static.transform.rotation)
+    np.testing.assert_allclose(static_pose.matrix, mount.matrix, atol=1e-12)
     np.testing.assert_allclose(ds.base_from_camera.matrix, mount.matrix)
 
 

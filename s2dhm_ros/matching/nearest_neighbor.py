@@ -30,7 +30,8 @@ def mutual_nearest_neighbors(desc0: np.ndarray | torch.Tensor, desc1: np.ndarray
         nn1[better] = col_arg[better] + start
     best, second, nn = torch.cat(best0), torch.cat(second0), torch.cat(nn0)
     # ratio on distances: |a-b|^2 = 2 - 2 a.b for unit vectors
-    dist_best, dist_second = torch.sqrt(torch.clamp(2 - 2 * best, min=0)), torch.sqrt(torch.clamp(2 - 2 * second, min=0))
+    dist_best = torch.sqrt(torch.clamp(2 - 2 * best, min=0))
+    dist_second = torch.sqrt(torch.clamp(2 - 2 * second, min=0))
     idx0 = torch.arange(len(d0))
     keep = (nn1[nn] == idx0) & (dist_best <= ratio * dist_second)
     return torch.stack([idx0[keep], nn[keep]], dim=1).numpy()

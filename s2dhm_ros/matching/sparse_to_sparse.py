@@ -12,7 +12,8 @@ from .nearest_neighbor import mutual_nearest_neighbors
 
 def match_sparse_to_sparse(map_descriptors: torch.Tensor, query_keypoints: np.ndarray,
                            query_features: DenseFeatures, ratio: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-    """map_descriptors: (M, C); query_keypoints: (K, 2) pixels. Returns matched map rows (n,) and query pixels (n, 2)."""
+    """map_descriptors: (M, C); query_keypoints: (K, 2) pixels.
+    Returns matched map rows (n,) and query pixels (n, 2)."""
     if len(query_keypoints) == 0 or len(map_descriptors) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
     query_desc = query_features.sample(query_keypoints).float().cpu()

@@ -8,21 +8,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-I = TypeVar("I")
-C = TypeVar("C")
+ImageT = TypeVar("ImageT")
+InfoT = TypeVar("InfoT")
 
 
-class StampMatcher(Generic[I, C]):
+class StampMatcher(Generic[ImageT, InfoT]):
     def __init__(self, tolerance_ns: int = 0, capacity: int = 10) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._tolerance_ns = int(tolerance_ns)
         self._capacity = capacity
-        self._images: OrderedDict[int, I] = OrderedDict()
-        self._infos: OrderedDict[int, C] = OrderedDict()
+        self._images: OrderedDict[int, ImageT] = OrderedDict()
+        self._infos: OrderedDict[int, InfoT] = OrderedDict()
         self.unmatched_images = 0  # images given up on: no CameraInfo came with their stamp
 
-    def add_image(self, stamp_ns: int, image: I) -> tuple[int, I, C] | None:
+    def add_image(self, stamp_ns: int, image: ImageT) -> tuple[int, ImageT, InfoT] | None:
         """Returns (stamp, image, info) when a CameraInfo with this stamp is waiting, else keeps the image."""
         info_stamp = self._closest(self._infos, stamp_ns)
         if info_stamp is None:
@@ -30,7 +30,7 @@ class StampMatcher(Generic[I, C]):
             return None
         return stamp_ns, image, self._infos.pop(info_stamp)
 
-    def add_info(self, stamp_ns: int, info: C) -> tuple[int, I, C] | None:
+    def add_info(self, stamp_ns: int, info: InfoT) -> tuple[int, ImageT, InfoT] | None:
         image_stamp = self._closest(self._images, stamp_ns)
         if image_stamp is None:
             self._keep(self._infos, stamp_ns, info)

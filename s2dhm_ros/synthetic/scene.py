@@ -115,9 +115,9 @@ def _box(rng: np.random.Generator, centre: np.ndarray, yaw: float, size: tuple[f
          colour: tuple[int, int, int], z0: float = 0.0) -> list[Quad]:
     """The four sides and the top of a box standing on z0 (length along yaw, width, height)."""
     length, width, height = size
-    f, l = np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])
-    c = [centre + f * length / 2 + l * width / 2, centre - f * length / 2 + l * width / 2,
-         centre - f * length / 2 - l * width / 2, centre + f * length / 2 - l * width / 2]
+    forward, lateral = np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])
+    c = [centre + forward * length / 2 + lateral * width / 2, centre - forward * length / 2 + lateral * width / 2,
+         centre - forward * length / 2 - lateral * width / 2, centre + forward * length / 2 - lateral * width / 2]
     quads = []
     for i in range(4):
         a, b = c[i], c[(i + 1) % 4]
@@ -168,12 +168,12 @@ def _street_furniture(rng: np.random.Generator, road: Road, sidewalk: float) -> 
         p = road.offset(np.array([x]), side * (kerb + sidewalk * rng.uniform(0.3, 0.7)))[0]
         quads += _box(rng, p, yaw, (0.1, 0.1, 2.2), (120, 120, 125))
         # A sign panel on the pole, facing oncoming traffic (the -x direction along the road).
-        f, l = np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])
+        forward, lateral = np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])
         w, h = rng.uniform(0.6, 1.2), rng.uniform(0.5, 0.9)
         panel = np.full((int(h / 0.01), int(w / 0.01), 3), 255, np.uint8)
         textures.draw_sign(panel, rng, 0, 0, panel.shape[1] - 1, panel.shape[0] - 1)
-        left = p - f * 0.06 + l * w / 2
-        quads.append(_vertical_quad(left, left - l * w, 2.2, 2.2 + h, panel))
+        left = p - forward * 0.06 + lateral * w / 2
+        quads.append(_vertical_quad(left, left - lateral * w, 2.2, 2.2 + h, panel))
     for x in np.arange(rng.uniform(5, 20), road.length, rng.uniform(14, 30)):
         side = 1 if rng.random() < 0.5 else -1
         yaw = float(road.heading(np.array([x]))[0])

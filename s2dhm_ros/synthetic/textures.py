@@ -213,7 +213,8 @@ def ground_texture(rng: np.random.Generator, x0: float, y0: float, width_m: floa
     """The street plane seen from above (rows along +y from y0, columns along +x from x0): asphalt with patches,
     cracks, lane markings, crossings and manholes along `centreline` ((N, 2) metres), paving tiles elsewhere."""
     h, w = int(round(height_m / texel_m)), int(round(width_m / texel_m))
-    px = lambda pts: np.round((np.asarray(pts) - [x0, y0]) / texel_m * 16).astype(np.int32)  # 4 fractional bits
+    def px(pts):  # pixel coordinates with 4 fractional bits (cv2 shift=4)
+        return np.round((np.asarray(pts) - [x0, y0]) / texel_m * 16).astype(np.int32)
     sidewalk = tint(noise(rng, h, w, octaves=7, base_cells=8), (175, 170, 160), 0.35)
     tile = max(4, int(0.4 / texel_m))  # paving tiles, each a slightly different shade
     shades = rng.uniform(0.8, 1.15, (h // tile + 1, w // tile + 1)).astype(np.float32)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-launch_testing = pytest.importorskip(
+pytest.importorskip(
     "launch_testing", reason="launch_testing is not installed: this ROS 2 launch test runs in the ROS CI containers")
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed: this ROS 2 launch test needs a ROS 2 install")
 
