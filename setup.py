@@ -30,7 +30,7 @@ setup(
         "matplotlib",
         "pillow",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff"]},  # ruff: the linter CI runs (package.xml: ament_flake8)
     zip_safe=True,
     maintainer="s2dhm_ros developers",
     maintainer_email="s2dhm-ros@example.org",
