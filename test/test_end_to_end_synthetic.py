@@ -24,6 +24,8 @@ from s2dhm_ros.mapping.builder import build_map
 from s2dhm_ros.synthetic.street_bag import make_street_bags
 from s2dhm_ros.io.tum import read_tum
 
+pytestmark = pytest.mark.slow  # two 60-frame street bags rendered and a 40-reference map built
+
 DAY_FRAMES, NIGHT_FRAMES, IMAGE_SIZE, SEED = 40, 20, (400, 300), 0
 RECALL_M, RECALL_DEG, MIN_RECALL = 0.5, 5.0, 0.9
 STRIDE = 2  # localize-bag runs on every other night image

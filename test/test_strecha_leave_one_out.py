@@ -11,6 +11,7 @@ from s2dhm_ros.evaluation.leave_one_out import leave_one_out, summarize
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "strecha"
 
 
+@pytest.mark.slow  # leave-one-out over 11 and 10 real 3072 x 2048 images, day and night
 @pytest.mark.parametrize("scene", ["fountain-P11", "entry-P10"])
 def test_leave_one_out_on_strecha(scene, capsys):
     if not (DATA / scene).is_dir():

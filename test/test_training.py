@@ -66,6 +66,7 @@ def test_pitts_normalisation_folded_into_conv1():
     torch.testing.assert_close(after[..., 1:-1, 1:-1], before[..., 1:-1, 1:-1], rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.slow  # renders two street bags and trains VGG16-NetVLAD for 3 epochs
 def test_train_netvlad_command(tmp_path):
     street = make_street_bags(tmp_path / "train", num_frames=30, num_night_frames=15, image_size=(128, 96))
     # Same seed and length: the same street; the night drive samples other positions with other noise.
