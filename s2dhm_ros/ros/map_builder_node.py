@@ -10,6 +10,7 @@ import sys
 
 import rclpy
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from ..config import MapBuilderConfig
 from ..io.bag_source import BagReadStats
@@ -74,12 +75,19 @@ class MapBuilderNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    # No rclpy signal handlers: rclpy's SIGINT handler only shuts the context down (made for executors that spin),
+    # so the build, which never spins, would run to its end. Python's own handler raises KeyboardInterrupt in the
+    # build loop instead; the map is written atomically at the very end, so an interrupted build leaves no map
+    # (only its feature cache, from which the next run resumes).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         node = MapBuilderNode()
         return node.run()
     except KeyboardInterrupt:
+        if node is not None:
+            node.get_logger().warning(f"interrupted: no map written to {node.settings.output}; run again with the "
+                                      "same parameters to resume from the cached features")
         return 130
     finally:
         if node is not None:
