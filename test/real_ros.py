@@ -125,13 +125,17 @@ class NodeProcess:
     """A node run as `python -m MODULE ARGS` (its own process, so that signals and exit are the real ones), its
     output (stdout and stderr, where ROS logs go) collected line by line."""
 
-    def __init__(self, module: str, args: list[str], cwd: Path | None = None) -> None:
+    def __init__(self, module: str, args: list[str], sigint_ignored: bool = False) -> None:
+        """`sigint_ignored`: start it with SIGINT ignored, as a shell script's background job (`&`) starts."""
+        import signal
         import subprocess
         import threading
         self.lines: list[str] = []
-        self.process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd or ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT,
                                         env=subprocess_environment(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+                                        stderr=subprocess.STDOUT, text=True,
+                                        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                                        if sigint_ignored else None)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
