@@ -18,7 +18,8 @@ from launch_ros.substitutions import FindPackageShare
 from s2dhm_ros.ros.launch_parameters import parameters_from_files
 from s2dhm_ros.ros.node_specs import localizer_parameter_specs
 
-ARGUMENTS = ("map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time", "publish_tf")
+ARGUMENTS = ("map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time", "publish_tf",
+             "fastdds_transports")
 
 
 def _is_true(text):
@@ -33,7 +34,7 @@ def _localizer(context):
     parameters["use_sim_time"] = _is_true(arg["use_sim_time"])
     if arg["publish_tf"]:
         parameters["publish_tf"] = _is_true(arg["publish_tf"])
-    transports = LaunchConfiguration("fastdds_transports").perform(context)
+    transports = arg["fastdds_transports"]
     environment = [SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", transports)] if transports else []
     return environment + [Node(package="s2dhm_ros", executable="localizer", name="localizer", namespace=arg["namespace"],
                  parameters=[parameters], remappings=[("image", arg["image"]), ("camera_info", arg["camera_info"])],

@@ -163,9 +163,13 @@ def test_bag_over_dds_poses_diagnostics_service_and_ctrl_c_mid_frame(run, ros_st
     response = probe.call(Trigger, f"{NAMESPACE}/localizer/reload_map")
     assert response.success and f"{ros_street.map_dir} loaded: 8 reference images" in response.message
 
-    # Ctrl-C while frame 2 is being localized (a third of the measured frame latency after sending it).
-    play_frame(2)
-    time.sleep(min(latencies) / 3)
+    # Ctrl-C while a frame is being localized: frame 0 again and again (one that localizes, so each takes a whole
+    # localization) for longer than a frame takes, so that the worker is busy whenever the signal lands.
+    deadline = time.monotonic() + max(latencies) * 1.5
+    while time.monotonic() < deadline:
+        info_pub.publish(infos[0])
+        image_pub.publish(images[0])
+        time.sleep(0.03)
     code = node.interrupt(timeout_s=60.0)
     output = node.output
     assert code == 0, f"exit status {code} after Ctrl-C mid-frame:\n{output}"
