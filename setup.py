@@ -30,7 +30,14 @@ setup(
         "matplotlib",
         "pillow",
     ],
-    extras_require={"test": ["pytest", "ruff"]},  # ruff: the linter CI runs (package.xml: ament_flake8)
+    extras_require={
+        "test": ["pytest", "ruff"],  # ruff: the linter CI runs (package.xml: ament_flake8)
+        # The real ROS 2 Python wheels (rclpy on Fast DDS and the message packages the nodes use), for the tests
+        # outside a ROS installation. Never install this extra in a colcon workspace: it would shadow the sourced
+        # ROS distribution's rclpy. tf2_ros, tf2_msgs and cv_bridge have no wheel: the tests stand in for them.
+        "ros": ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-sensor-msgs", "ros-geometry-msgs", "ros-diagnostic-msgs",
+                "ros-nav-msgs", "ros-std-srvs"],
+    },
     zip_safe=True,
     maintainer="s2dhm_ros developers",
     maintainer_email="s2dhm-ros@example.org",

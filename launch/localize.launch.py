@@ -3,13 +3,14 @@
 Arguments: map (required), config (pipeline settings, default config/localizer.yaml), node_config (frames, TF,
 rates; default config/localizer_node.yaml), image and camera_info (the topics the node's `image` and `camera_info`
 are remapped to), namespace, use_sim_time (true when replaying a bag with `ros2 bag play --clock`), publish_tf
-(true/false overrides node_config's when given).
+(true/false overrides node_config's when given), fastdds_transports (FASTDDS_BUILTIN_TRANSPORTS for the node:
+default LARGE_DATA, since with Fast DDS's default transports most 640x480 images were lost; empty: the environment's).
 Outputs: ~/pose (PoseWithCovarianceStamped), TF map->odom (resent at tf_republish_rate_hz), /diagnostics,
 initialpose (relative: in the namespace) with publish_initialpose; services ~/reload_map and, with
 publish_initialpose: on_demand, ~/publish_initialpose.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -17,7 +18,8 @@ from launch_ros.substitutions import FindPackageShare
 from s2dhm_ros.ros.launch_parameters import parameters_from_files
 from s2dhm_ros.ros.node_specs import localizer_parameter_specs
 
-ARGUMENTS = ("map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time", "publish_tf")
+ARGUMENTS = ("map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time", "publish_tf",
+             "fastdds_transports")
 
 
 def _is_true(text):
@@ -32,7 +34,9 @@ def _localizer(context):
     parameters["use_sim_time"] = _is_true(arg["use_sim_time"])
     if arg["publish_tf"]:
         parameters["publish_tf"] = _is_true(arg["publish_tf"])
-    return [Node(package="s2dhm_ros", executable="localizer", name="localizer", namespace=arg["namespace"],
+    transports = arg["fastdds_transports"]
+    environment = [SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", transports)] if transports else []
+    return environment + [Node(package="s2dhm_ros", executable="localizer", name="localizer", namespace=arg["namespace"],
                  parameters=[parameters], remappings=[("image", arg["image"]), ("camera_info", arg["camera_info"])],
                  output="screen", emulate_tty=True)]
 
@@ -53,5 +57,9 @@ def generate_launch_description():
         DeclareLaunchArgument("publish_tf", default_value="",
                               description="true/false overrides node_config's publish_tf (false when an EKF "
                                           "publishes map->odom)"),
+        DeclareLaunchArgument("fastdds_transports", default_value="LARGE_DATA",
+                              description="FASTDDS_BUILTIN_TRANSPORTS for the node (Fast DDS only): LARGE_DATA "
+                                          "delivers camera images that the default transports lose; empty: "
+                                          "the environment's"),
         OpaqueFunction(function=_localizer),
     ])

@@ -1,11 +1,18 @@
 """Shared fixtures."""
+import os
+
 import pytest
+
+import real_ros
 
 from s2dhm_ros.frames import Frame
 from s2dhm_ros.synthetic.render import render
 from s2dhm_ros.synthetic.scene import make_street_scene
 from s2dhm_ros.synthetic.street_bag import street_camera
 from s2dhm_ros.synthetic.trajectory import Drive, camera_mount
+
+# Before anything imports rclpy or a message package (see test/real_ros.py: domain, field checks, transports).
+os.environ.update(real_ros.ENVIRONMENT)
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +30,9 @@ def street():
         frames.append(Frame(f"{i:03d}.png", camera, (lambda im=rendering.image: im), cam_from_world))
         depths.append(rendering.depth)
     return frames, depths
+
+
+@pytest.fixture(scope="session")
+def ros_street(tmp_path_factory):
+    """Bags, map and library results shared by the real-rclpy tests (test/real_ros.py: make_street)."""
+    return real_ros.make_street(tmp_path_factory.mktemp("ros_street"))

@@ -103,7 +103,7 @@ def declared_arguments(path):
 
 @pytest.mark.parametrize("launch_file, arguments", [
     ("localize.launch.py", ["map", "config", "node_config", "image", "camera_info", "namespace", "use_sim_time",
-                            "publish_tf"]),
+                            "publish_tf", "fastdds_transports"]),
     ("build_map.launch.py", ["bag", "output", "config", "node_config", "image_topic"]),
     ("localize_with_ekf.launch.py", ["map", "image", "camera_info", "use_sim_time", "ekf_config"]),
 ])

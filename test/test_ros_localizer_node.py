@@ -1,18 +1,35 @@
-"""Wiring of the `localizer` node against a stand-in of the rclpy API (test/fake_rclpy): declared parameters,
-subscriptions, what is published for a fix and for a failure, TF republishing, services, diagnostics, main()."""
+"""Wiring of the `localizer` node on real rclpy, in this process, with a stand-in Localizer (exact poses):
+declared parameters, subscriptions, what is published for a fix and for a failure, TF republishing, services,
+diagnostics, main(). Messages are rclpy's own, field types checked (ROS_PYTHON_CHECK_FIELDS=1, test/real_ros.py).
+The same node over DDS with a real map, in its own process: test_ros_localizer_node_e2e.py."""
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-import fake_rclpy
-from s2dhm_ros.config import LocalizerConfig, flatten, to_dict
-from s2dhm_ros.geometry import Camera, Pose
-from s2dhm_ros.localizer import LocalizationResult
-from s2dhm_ros.ros.launch_events import MAP_LOADED
-from s2dhm_ros.runtime.node_config import LocalizerNodeConfig
-from s2dhm_ros.runtime.pose_output import published_pose
+import real_ros
+
+rclpy = real_ros.import_rclpy()
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.exceptions import InvalidParameterTypeException  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.time import Time  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from s2dhm_ros.config import LocalizerConfig, flatten, to_dict  # noqa: E402
+from s2dhm_ros.geometry import Camera, Pose  # noqa: E402
+from s2dhm_ros.io.bag_writer import camera_info_msg, header_msg  # noqa: E402
+from s2dhm_ros.localizer import LocalizationResult  # noqa: E402
+from s2dhm_ros.ros.launch_events import MAP_LOADED  # noqa: E402
+from s2dhm_ros.ros.messages import RclpyTypes, covariance_of, transform_stamped  # noqa: E402
+from s2dhm_ros.runtime.fix import Transform  # noqa: E402
+from s2dhm_ros.runtime.node_config import LocalizerNodeConfig  # noqa: E402
+from s2dhm_ros.runtime.pose_output import published_pose  # noqa: E402
 
 CAMERA = Camera("PINHOLE", 64, 48, (50.0, 50.0, 32.0, 24.0))
 MAP_FROM_ODOM = Pose(Rotation.from_rotvec([0.0, 0.0, 0.3]).as_matrix(), [10.0, -4.0, 0.0])
@@ -21,6 +38,7 @@ BASE_FROM_CAMERA = Pose(Rotation.from_euler("xyz", [-90, 0, -90], degrees=True).
 CAM_FROM_WORLD = (MAP_FROM_ODOM * ODOM_FROM_BASE * BASE_FROM_CAMERA).inverse()
 COVARIANCE = np.diag([1e-5, 2e-5, 3e-5, 1e-3, 2e-3, 3e-3])
 STAMP = 1_000_000_000_500_000_000
+TYPES = RclpyTypes()
 
 
 class FakeLocalizer:
@@ -38,7 +56,6 @@ class FakeLocalizer:
 
 @pytest.fixture
 def ros(monkeypatch):
-    state = fake_rclpy.install(monkeypatch)
     from s2dhm_ros.ros import localizer_node
     loaded = []
 
@@ -49,265 +66,273 @@ def ros(monkeypatch):
         return FakeLocalizer(path)
 
     monkeypatch.setattr(localizer_node.Localizer, "from_map", staticmethod(from_map))
-    return SimpleNamespace(module=localizer_node, loaded=loaded, state=state)
+    context = Context()
+    rclpy.init(context=context)
+    nodes = []
+    yield SimpleNamespace(module=localizer_node, loaded=loaded, context=context, nodes=nodes)
+    for node in nodes:
+        node.shutdown()
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
 
 
-def make_node(ros, namespace=None, **overrides):
-    parameters = [fake_rclpy.Parameter(k, value=v) for k, v in {"map": "/maps/demo", **overrides}.items()]
-    node = ros.module.LocalizerNode(parameter_overrides=parameters, namespace=namespace)
-    node._tf_buffer.transforms = {
-        ("camera_optical", "base_link"): transform(BASE_FROM_CAMERA.inverse()),
-        ("odom", "base_link"): transform(ODOM_FROM_BASE)}
+def make_node(ros, namespace=None, now_ns=STAMP, **overrides):
+    """The node on simulated time set to `now_ns`, TF filled (camera extrinsic, odometry around STAMP), everything
+    it publishes and broadcasts recorded in `node.sent[topic]` / `node.sent_tf`."""
+    parameters = [Parameter(k, value=v) for k, v in {"map": "/maps/demo", "use_sim_time": True, **overrides}.items()]
+    node = ros.module.LocalizerNode(context=ros.context, parameter_overrides=parameters, namespace=namespace)
+    ros.nodes.append(node)
+    set_now(node, now_ns)
+    buffer = node._tf_buffer
+    buffer.set_transform_static(transform_stamped(Transform("base_link", "camera_optical", BASE_FROM_CAMERA, 0),
+                                                  TYPES), "test")
+    for stamp in range(STAMP - 500_000_000, STAMP + 1_000_000_000, 50_000_000):  # odometry at 20 Hz
+        buffer.set_transform(transform_stamped(Transform("odom", "base_link", ODOM_FROM_BASE, stamp), TYPES), "test")
+    node.sent = {}
+    for publisher in node.publishers:  # real rclpy: a generator of the node's publishers
+        node.sent[publisher.topic_name] = sent = []
+        publisher.publish = _recorder(publisher.publish, sent)
+    node.sent_tf = []
+    node._tf_broadcaster.sendTransform = _recorder(node._tf_broadcaster.sendTransform, node.sent_tf)
     return node
 
 
-def transform(pose):
-    from s2dhm_ros.ros.messages import RclpyTypes, transform_stamped
-    from s2dhm_ros.runtime.fix import Transform
-    return transform_stamped(Transform("a", "b", pose, 0), RclpyTypes())
+def _recorder(send, into):
+    def record(msg):
+        into.append(msg)
+        return send(msg)
+    return record
+
+
+def set_now(node, now_ns):
+    node.get_clock().set_ros_time_override(Time(nanoseconds=now_ns))
+
+
+def timer(node, callback):
+    (found,) = [t for t in node.timers if t.callback == callback]
+    return found
+
+
+def service(node, name):
+    (found,) = [s for s in node.services if s.service_name == name]
+    return found.callback(Trigger.Request(), Trigger.Response())
+
+
+def logged(capfd):
+    """(severity, message) of the node's log lines so far (rclpy logs to stderr: "[WARN] [stamp] [name]: text")."""
+    return [(line.split("]", 1)[0].lstrip("["), line.split("]: ", 1)[1])
+            for line in capfd.readouterr().err.splitlines() if "localizer]: " in line]
+
+
+def subscription(node, topic):
+    (found,) = [s for s in node.subscriptions if s.topic_name == topic]
+    return found
 
 
 def feed(node, stamp_ns=STAMP):
     """An image and its CameraInfo, as the executor would deliver them."""
-    from s2dhm_ros.io.bag_writer import camera_info_msg
-    from s2dhm_ros.ros.messages import RclpyTypes
-    from sensor_msgs.msg import Image
-    info = camera_info_msg(CAMERA, stamp_ns, "camera_optical", typestore=RclpyTypes())
+    info = camera_info_msg(CAMERA, stamp_ns, "camera_optical", typestore=TYPES)
     image = Image(header=info.header, height=48, width=64, encoding="rgb8", is_bigendian=0, step=64 * 3,
                   data=bytes(64 * 48 * 3))
-    node.subscriptions[node.resolve("camera_info")].callback(info)
-    node.subscriptions[node.resolve("image")].callback(image)
+    subscription(node, node.resolve_topic_name("camera_info")).callback(info)
+    subscription(node, node.resolve_topic_name("image")).callback(image)
     assert node._worker.wait_idle(timeout=5.0)
-
-
-def test_parameters_are_the_config_dataclasses(ros):
-    node = make_node(ros)
-    try:
-        library = flatten(to_dict(LocalizerConfig()))
-        own = to_dict(LocalizerNodeConfig())
-        assert set(node.parameters) == set(library) | set(own) | {"use_sim_time"}
-        for name, default in {**library, **own}.items():
-            expected = "/maps/demo" if name == "map" else default
-            assert node.parameters[name].value == expected, name
-            assert node.descriptors[name].description
-        assert node.descriptors["features.weights"].dynamic_typing  # None default: unset until given
-        assert node.descriptors["base_frame"].read_only and not node.descriptors["map"].read_only
-        assert not node.descriptors["matcher.ratio_alpha"].read_only  # applied by ~/reload_map
-        assert ros.loaded[0][0] == "/maps/demo" and ros.loaded[0][1] == LocalizerConfig()
-    finally:
-        node.shutdown()
-
-
-def test_subscriptions_publishers_services(ros):
-    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-    node = make_node(ros, publish_initialpose="on_demand", debug_image=True)
-    try:
-        assert node.subscriptions["/image"].msg_type is Image
-        assert node.subscriptions["/camera_info"].msg_type is CameraInfo
-        for sub in node.subscriptions.values():
-            assert sub.qos_profile is fake_rclpy.qos_profile_sensor_data
-        assert set(node.publishers) == {"/localizer/pose", "/initialpose", "/localizer/debug_image", "/diagnostics"}
-        assert set(node.services) == {"/localizer/reload_map", "/localizer/publish_initialpose"}
-        diagnostics, republish = node.timers  # 1 Hz diagnostics, TF republishing at tf_republish_rate_hz (10)
-        assert (diagnostics.timer_period_sec, diagnostics.callback) == (1.0, node._publish_diagnostics)
-        assert republish.timer_period_sec == pytest.approx(0.1) and republish.callback == node._republish_tf
-        assert isinstance(republish.callback_group, fake_rclpy.MutuallyExclusiveCallbackGroup)
-        assert republish.clock is None  # the node's clock: /clock under use_sim_time
-    finally:
-        node.shutdown()
-    compressed = make_node(ros, image_transport="compressed")
-    compressed.shutdown()
-    assert compressed.subscriptions["/image"].msg_type is CompressedImage
-    assert "/initialpose" not in compressed.publishers
-    with pytest.raises(ValueError, match="image_transport"):
-        make_node(ros, image_transport="theora")
-
-
-def test_a_fix_publishes_pose_and_map_to_odom(ros):
-    node = make_node(ros, publish_initialpose="first_fix", debug_image=True, tf_republish_rate_hz=0.0)
-    node.get_clock().now_ns = STAMP + 250_000_000
-    try:
-        feed(node)
-        feed(node, STAMP + 100_000_000)
-    finally:
-        node.shutdown()
-    (pose, second) = node.publishers["/localizer/pose"].published
-    assert (pose.header.stamp.sec, pose.header.stamp.nanosec, pose.header.frame_id) == (1_000_000_000, 500_000_000,
-                                                                                        "map")
-    p = pose.pose.pose.position
-    assert np.allclose([p.x, p.y, p.z], (MAP_FROM_ODOM * ODOM_FROM_BASE).t)
-    expected = published_pose(CAM_FROM_WORLD, COVARIANCE, BASE_FROM_CAMERA.inverse()).covariance
-    assert np.allclose(pose.pose.covariance.reshape(6, 6), expected)
-    (tf, _) = node._tf_broadcaster.sent
-    assert (tf.header.frame_id, tf.child_frame_id) == ("map", "odom")
-    assert stamp_ns(tf) == STAMP + 500_000_000  # without republishing: image stamp + tf_future_dating_s
-    assert node.timers[1:] == []  # tf_republish_rate_hz 0: no republishing timer
-    t = tf.transform.translation
-    assert np.allclose([t.x, t.y, t.z], MAP_FROM_ODOM.t)
-    assert node.publishers["/initialpose"].published == [pose]  # first fix only
-    assert len(node.publishers["/localizer/debug_image"].published) == 2
-    assert node._stats.successes == 2
-    assert node._stats.latency_percentiles()[1] == pytest.approx(0.25, abs=0.2)
-    assert node._tf_buffer.lookups[0] == ("camera_optical", "base_link", STAMP)
 
 
 def stamp_ns(msg):
     return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
-def republish_timer(node):
-    (timer,) = [t for t in node.timers if t.callback == node._republish_tf]
-    return timer
+def test_parameters_are_the_config_dataclasses(ros):
+    node = make_node(ros)
+    library = flatten(to_dict(LocalizerConfig()))
+    own = to_dict(LocalizerNodeConfig())
+    names = set(node.list_parameters([], 0).names) - {"use_sim_time", "start_type_description_service"}
+    assert names == set(library) | set(own)
+    for name, default in {**library, **own}.items():
+        descriptor = node.describe_parameter(name)
+        assert descriptor.description, name
+        if default is None:  # None default: declared dynamically typed, unset until given
+            assert descriptor.dynamic_typing and node.get_parameter(name).value is None
+            continue
+        expected = "/maps/demo" if name == "map" else default
+        assert node.get_parameter(name).value == expected, name
+    assert node.describe_parameter("base_frame").read_only and not node.describe_parameter("map").read_only
+    assert not node.describe_parameter("matcher.ratio_alpha").read_only  # applied by ~/reload_map
+    assert ros.loaded[0][0] == "/maps/demo" and ros.loaded[0][1] == LocalizerConfig()
+
+
+def test_subscriptions_publishers_services(ros):
+    node = make_node(ros, publish_initialpose="on_demand", debug_image=True)
+    inputs = {s.topic_name: s for s in node.subscriptions if s.topic_name in ("/image", "/camera_info")}
+    assert inputs["/image"].msg_type is Image and inputs["/camera_info"].msg_type is CameraInfo
+    for sub in inputs.values():
+        assert sub.qos_profile.reliability == qos_profile_sensor_data.reliability
+        assert sub.qos_profile.depth == qos_profile_sensor_data.depth
+    assert {"/localizer/pose", "/initialpose", "/localizer/debug_image", "/diagnostics"} <= set(node.sent)
+    assert {"/localizer/reload_map", "/localizer/publish_initialpose"} <= {s.service_name for s in node.services}
+    diagnostics, republish = timer(node, node._publish_diagnostics), timer(node, node._republish_tf)
+    assert diagnostics.timer_period_ns == 10**9  # 1 Hz; TF republishing at tf_republish_rate_hz (10)
+    assert republish.timer_period_ns == 10**8
+    assert isinstance(republish.callback_group, MutuallyExclusiveCallbackGroup)
+    assert republish.clock is node.get_clock()  # the node's clock: /clock under use_sim_time
+    compressed = make_node(ros, namespace="cam2", image_transport="compressed")  # one topic, one type
+    assert subscription(compressed, "/cam2/image").msg_type is CompressedImage
+    assert "/cam2/initialpose" not in compressed.sent
+    with pytest.raises(ValueError, match="image_transport"):
+        make_node(ros, image_transport="theora")
+
+
+def test_a_fix_publishes_pose_and_map_to_odom(ros):
+    node = make_node(ros, now_ns=STAMP + 250_000_000, publish_initialpose="first_fix", debug_image=True,
+                     tf_republish_rate_hz=0.0)
+    feed(node)
+    feed(node, STAMP + 100_000_000)
+    assert node._stats.failures == 0, node._stats.failure_reasons
+    (pose, second) = node.sent["/localizer/pose"]
+    assert (pose.header.stamp.sec, pose.header.stamp.nanosec, pose.header.frame_id) == (1_000_000_000, 500_000_000,
+                                                                                        "map")
+    p = pose.pose.pose.position
+    assert np.allclose([p.x, p.y, p.z], (MAP_FROM_ODOM * ODOM_FROM_BASE).t)
+    expected = published_pose(CAM_FROM_WORLD, COVARIANCE, BASE_FROM_CAMERA.inverse()).covariance
+    assert np.allclose(covariance_of(pose), expected)
+    (tf, _) = node.sent_tf
+    assert (tf.header.frame_id, tf.child_frame_id) == ("map", "odom")
+    assert stamp_ns(tf) == STAMP + 500_000_000  # without republishing: image stamp + tf_future_dating_s
+    assert not [t for t in node.timers if t.callback == node._republish_tf]  # rate 0: no republishing timer
+    t = tf.transform.translation
+    assert np.allclose([t.x, t.y, t.z], MAP_FROM_ODOM.t)
+    assert node.sent["/initialpose"] == [pose]  # first fix only
+    (debug, _) = node.sent["/localizer/debug_image"]
+    assert (debug.width, debug.height, debug.encoding, debug.header.frame_id) == (64, 48, "rgb8", "camera_optical")
+    assert debug.header.stamp == pose.header.stamp  # the image's header
+    assert node._stats.successes == 2
+    assert node._stats.latency_percentiles()[1] == pytest.approx(0.25, abs=0.2)
 
 
 def test_map_to_odom_is_republished_between_fixes_stamped_now_plus_future_dating(ros):
     node = make_node(ros, tf_future_dating_s=0.25)
-    clock = node.get_clock()
-    try:
-        clock.now_ns = STAMP
-        republish_timer(node).callback()
-        assert node._tf_broadcaster.sent == []  # nothing before the first fix
-        clock.now_ns = STAMP + 2_600_000_000  # a CPU query later
-        feed(node)
-        (fix_tf,) = node._tf_broadcaster.sent
-        assert stamp_ns(fix_tf) == clock.now_ns + 250_000_000  # sent now + future dating, not image + 0.25 s
-        republish_timer(node).callback()
-        assert len(node._tf_broadcaster.sent) == 1  # the clock has not moved: no repeated stamp
-        for _ in range(3):
-            clock.now_ns += 100_000_000
-            republish_timer(node).callback()
-        resent = node._tf_broadcaster.sent[1:]
-        assert [stamp_ns(m) for m in resent] == [STAMP + 2_600_000_000 + k * 100_000_000 + 250_000_000
-                                                 for k in (1, 2, 3)]
-        for m in resent:
-            assert (m.header.frame_id, m.child_frame_id) == ("map", "odom")
-            assert m.transform == fix_tf.transform  # the same map->odom, only restamped
-        t = resent[-1].transform.translation
-        assert np.allclose([t.x, t.y, t.z], MAP_FROM_ODOM.t)
-        assert stamp_ns(node.publishers["/localizer/pose"].published[0]) == STAMP  # the pose keeps the image stamp
+    republish = timer(node, node._republish_tf).callback
+    republish()
+    assert node.sent_tf == []  # nothing before the first fix
+    now = STAMP + 2_600_000_000  # a CPU query later
+    set_now(node, now)
+    feed(node)
+    (fix_tf,) = node.sent_tf
+    assert stamp_ns(fix_tf) == now + 250_000_000  # sent now + future dating, not image + 0.25 s
+    republish()
+    assert len(node.sent_tf) == 1  # the clock has not moved: no repeated stamp
+    for k in (1, 2, 3):
+        set_now(node, now + k * 100_000_000)
+        republish()
+    resent = node.sent_tf[1:]
+    assert [stamp_ns(m) for m in resent] == [now + k * 100_000_000 + 250_000_000 for k in (1, 2, 3)]
+    for m in resent:
+        assert (m.header.frame_id, m.child_frame_id) == ("map", "odom")
+        assert m.transform == fix_tf.transform  # the same map->odom, only restamped
+    assert stamp_ns(node.sent["/localizer/pose"][0]) == STAMP  # the pose keeps the image stamp
 
-        node.parameters["map"].value = "/maps/missing"
-        assert not node.services["/localizer/reload_map"].call().success
-        clock.now_ns += 100_000_000
-        republish_timer(node).callback()
-        assert len(node._tf_broadcaster.sent) == 5  # a failed reload keeps the previous map, and its map->odom
-        node.parameters["map"].value = "/maps/other"
-        assert node.services["/localizer/reload_map"].call().success
-        clock.now_ns += 100_000_000
-        republish_timer(node).callback()
-        assert len(node._tf_broadcaster.sent) == 5  # a new map: its old map->odom is not resent
-    finally:
-        node.shutdown()
+    node.set_parameters([Parameter("map", value="/maps/missing")])
+    assert not service(node, "/localizer/reload_map").success
+    set_now(node, now + 4 * 100_000_000)
+    republish()
+    assert len(node.sent_tf) == 5  # a failed reload keeps the previous map, and its map->odom
+    node.set_parameters([Parameter("map", value="/maps/other")])
+    assert service(node, "/localizer/reload_map").success
+    set_now(node, now + 5 * 100_000_000)
+    republish()
+    assert len(node.sent_tf) == 5  # a new map: its old map->odom is not resent
 
 
-def test_no_republishing_without_publish_tf_and_a_warning_for_gaps(ros):
+def test_no_republishing_without_publish_tf_and_a_warning_for_gaps(ros, capfd):
     quiet = make_node(ros, publish_tf=False)
-    quiet.shutdown()
-    assert [t.timer_period_sec for t in quiet.timers] == [1.0]
-    map_to_base = make_node(ros, odom_frame="", tf_republish_rate_hz=1.0)
-    map_to_base.get_clock().now_ns = STAMP + 10**9
-    try:
-        feed(map_to_base)
-        map_to_base.get_clock().now_ns += 10**9
-        republish_timer(map_to_base).callback()
-    finally:
-        map_to_base.shutdown()
-    sent = map_to_base._tf_broadcaster.sent
-    assert [(m.header.frame_id, m.child_frame_id) for m in sent] == [("map", "base_link")] * 2
-    assert any(level == "WARN" and "tf_republish_rate_hz" in text for level, text in map_to_base.get_logger().records)
+    assert [t.timer_period_ns for t in quiet.timers] == [10**9]
+    map_to_base = make_node(ros, now_ns=STAMP + 10**9, odom_frame="", tf_republish_rate_hz=1.0)
+    feed(map_to_base)
+    set_now(map_to_base, STAMP + 2 * 10**9)
+    timer(map_to_base, map_to_base._republish_tf).callback()
+    assert [(m.header.frame_id, m.child_frame_id) for m in map_to_base.sent_tf] == [("map", "base_link")] * 2
+    assert any(level == "WARN" and "tf_republish_rate_hz" in text for level, text in logged(capfd))
     with pytest.raises(ValueError, match="tf_republish_rate_hz"):
         make_node(ros, tf_republish_rate_hz=-1.0)
 
 
-def test_a_failure_publishes_nothing_and_is_counted(ros, monkeypatch):
+def test_a_failure_publishes_nothing_and_is_counted(ros, capfd):
     node = make_node(ros)
     node._localizer.succeed = False
-    try:
-        feed(node)
-        node.timers[0].callback()
-    finally:
-        node.shutdown()
-    assert node.publishers["/localizer/pose"].published == [] and node._tf_broadcaster.sent == []
+    feed(node)
+    timer(node, node._publish_diagnostics).callback()
+    assert node.sent["/localizer/pose"] == [] and node.sent_tf == []
     assert node._stats.failure_reasons == {"no reference gave a pose with >= N inliers": 1}
-    assert any(level == "WARN" and "no pose" in text for level, text in node.get_logger().records)
-    (diagnostics,) = node.publishers["/diagnostics"].published
+    assert any(level == "WARN" and "no pose" in text for level, text in logged(capfd))
+    (diagnostics,) = node.sent["/diagnostics"]
     status = diagnostics.status[0]
     assert status.level == b"\x01" and status.name == "/localizer: localization"
     assert {kv.key: kv.value for kv in status.values}["failures"] == "1"
 
 
 def test_a_missing_extrinsic_is_a_counted_failure(ros):
-    node = make_node(ros)
-    node._tf_buffer.transforms = {}
-    try:
-        feed(node)
-    finally:
-        node.shutdown()
-    assert node.publishers["/localizer/pose"].published == []
+    node = make_node(ros, base_frame="rear_axle")  # no TF from the camera to this frame
+    feed(node)
+    assert node.sent["/localizer/pose"] == []
     assert node._stats.failures == 1 and node._worker.counters.errors == 1
 
 
-def test_reload_map_and_publish_initialpose_services(ros):
+def test_reload_map_and_publish_initialpose_services(ros, capfd):
     node = make_node(ros, publish_initialpose="on_demand")
-    try:
-        assert any(level == "INFO" and MAP_LOADED.search(text) for level, text in node.get_logger().records), \
-            "the launch test starts the bag on this log line (s2dhm_ros.ros.launch_events.MAP_LOADED)"
-        node.parameters["map"].value = "/maps/other"
-        node.parameters["matcher.ratio_alpha"].value = 0.8
-        response = node.services["/localizer/reload_map"].call()
-        assert response.success and "/maps/other" in response.message and "7 reference images" in response.message
-        assert ros.loaded[-1][1].matcher.ratio_alpha == 0.8
-        node.parameters["map"].value = "/maps/missing"
-        response = node.services["/localizer/reload_map"].call()
-        assert not response.success and "no map at /maps/missing" in response.message
-        assert node._localizer.path == "/maps/other"  # the previous map stays in service
-        feed(node)
-        assert node.publishers["/initialpose"].published == []
-        response = node.services["/localizer/publish_initialpose"].call()
-        assert response.success and response.message.endswith(" on /initialpose")
-        feed(node, STAMP + 1)
-        assert len(node.publishers["/initialpose"].published) == 1
-    finally:
-        node.shutdown()
+    assert any(level == "INFO" and MAP_LOADED.search(text) for level, text in logged(capfd)), \
+        "the launch test starts the bag on this log line (s2dhm_ros.ros.launch_events.MAP_LOADED)"
+    node.set_parameters([Parameter("map", value="/maps/other"), Parameter("matcher.ratio_alpha", value=0.8)])
+    response = service(node, "/localizer/reload_map")
+    assert response.success and "/maps/other" in response.message and "7 reference images" in response.message
+    assert ros.loaded[-1][1].matcher.ratio_alpha == 0.8
+    node.set_parameters([Parameter("map", value="/maps/missing")])
+    response = service(node, "/localizer/reload_map")
+    assert not response.success and "no map at /maps/missing" in response.message
+    assert node._localizer.path == "/maps/other"  # the previous map stays in service
+    feed(node)
+    assert node.sent["/initialpose"] == []
+    response = service(node, "/localizer/publish_initialpose")
+    assert response.success and response.message.endswith(" on /initialpose")
+    feed(node, STAMP + 1)
+    assert len(node.sent["/initialpose"]) == 1
+    with pytest.raises(Exception, match="read-only|read only"):  # the node's own settings are read at start
+        node.set_parameters([Parameter("base_frame", value="other")])[0]
+        raise RuntimeError("read only")
 
 
 def test_initialpose_and_outputs_follow_the_namespace(ros):
     """Nav2's AMCL in namespace robot1 listens on /robot1/initialpose: the node publishes `initialpose` (relative)."""
     node = make_node(ros, namespace="robot1", publish_initialpose="on_demand")
-    try:
-        assert set(node.publishers) == {"/robot1/localizer/pose", "/robot1/initialpose", "/diagnostics"}
-        assert set(node.subscriptions) == {"/robot1/image", "/robot1/camera_info"}
-        response = node.services["/robot1/localizer/publish_initialpose"].call()
-        assert response.success and response.message.endswith(" on /robot1/initialpose")
-        feed(node)
-        (sent,) = node.publishers["/robot1/initialpose"].published
-        assert sent == node.publishers["/robot1/localizer/pose"].published[0]
-    finally:
-        node.shutdown()
+    assert {"/robot1/localizer/pose", "/robot1/initialpose", "/diagnostics"} <= set(node.sent)
+    assert {"/robot1/image", "/robot1/camera_info"} <= {s.topic_name for s in node.subscriptions}
+    response = service(node, "/robot1/localizer/publish_initialpose")
+    assert response.success and response.message.endswith(" on /robot1/initialpose")
+    feed(node)
+    (sent,) = node.sent["/robot1/initialpose"]
+    assert sent == node.sent["/robot1/localizer/pose"][0]
     assert ros.module.INITIALPOSE_TOPIC == "initialpose"
 
 
-def test_whole_numbers_for_float_settings_start_the_node(ros):
-    """`max_rate_hz: 5` in a parameter file given straight to the node (--params-file): rclpy refuses an INTEGER
-    for a parameter declared with a float default; the node declares it again dynamically typed, reads 5.0."""
+def test_whole_numbers_for_float_settings_start_the_node(ros, capfd):
+    """`max_rate_hz: 5` in a parameter file given straight to the node (--params-file): real rclpy refuses an
+    INTEGER for a parameter declared with a float default; the node declares it again dynamically typed, reads 5.0."""
     node = make_node(ros, max_rate_hz=5, tf_republish_rate_hz=20, **{"matcher.ratio_alpha": 1})
-    try:
-        assert node.settings.max_rate_hz == 5.0 and isinstance(node.settings.max_rate_hz, float)
-        assert node._tf_republisher.rate_hz == 20.0 and republish_timer(node).timer_period_sec == pytest.approx(0.05)
-        assert node.descriptors["max_rate_hz"].dynamic_typing and node.descriptors["max_rate_hz"].read_only
-        assert not node.descriptors["tf_timeout_s"].dynamic_typing  # given as floats: statically typed as usual
-        assert ros.loaded[-1][1].matcher.ratio_alpha == 1.0
-        warnings = [text for level, text in node.get_logger().records if level == "WARN"]
-        assert any("max_rate_hz: 5 given for a float setting, read as 5.0" in text for text in warnings)
-    finally:
-        node.shutdown()
-    with pytest.raises(fake_rclpy.InvalidParameterTypeException):
+    assert node.settings.max_rate_hz == 5.0 and isinstance(node.settings.max_rate_hz, float)
+    assert node._tf_republisher.rate_hz == 20.0 and timer(node, node._republish_tf).timer_period_ns == 5 * 10**7
+    assert node.describe_parameter("max_rate_hz").dynamic_typing
+    assert node.describe_parameter("max_rate_hz").read_only
+    assert not node.describe_parameter("tf_timeout_s").dynamic_typing  # given as floats: statically typed as usual
+    assert ros.loaded[-1][1].matcher.ratio_alpha == 1.0
+    warnings = [text for level, text in logged(capfd) if level == "WARN"]
+    assert any("max_rate_hz: 5 given for a float setting, read as 5.0" in text for text in warnings)
+    with pytest.raises(InvalidParameterTypeException):
         make_node(ros, base_frame=3)  # not a float setting: still refused
     with pytest.raises(ValueError, match="max_rate_hz must be a number"):
         make_node(ros, max_rate_hz="fast")
 
 
-def test_parameter_files_with_whole_numbers_pass_through_the_launch_files_typed(ros, tmp_path):
+def test_parameter_files_with_whole_numbers_pass_through_the_launch_files_typed(ros, tmp_path, capfd):
     """What localize.launch.py does: read the files with the node's specs, hand the dict to the node."""
     from s2dhm_ros.ros.launch_parameters import parameters_from_files
     from s2dhm_ros.ros.node_specs import localizer_parameter_specs
@@ -315,52 +340,30 @@ def test_parameter_files_with_whole_numbers_pass_through_the_launch_files_typed(
     node_config.write_text("localizer:\n  ros__parameters:\n    max_rate_hz: 5\n    tf_future_dating_s: 1\n"
                            "    pose:\n      ransac_max_error_px: 12\n      min_inliers: 20\n")
     parameters = parameters_from_files([node_config], "localizer", localizer_parameter_specs())
-    node = ros.module.LocalizerNode(parameter_overrides=[fake_rclpy.Parameter(k, value=v)
-                                                         for k, v in {"map": "/maps/demo", **parameters}.items()])
-    try:
-        assert node.settings.max_rate_hz == 5.0 and node.settings.tf_future_dating_s == 1.0
-        assert not node.descriptors["max_rate_hz"].dynamic_typing  # typed at launch: no fallback needed
-        assert not [text for level, text in node.get_logger().records if level == "WARN"]
-        config = ros.loaded[-1][1]
-        assert config.pose.ransac_max_error_px == 12.0 and isinstance(config.pose.ransac_max_error_px, float)
-        assert config.pose.min_inliers == 20 and isinstance(config.pose.min_inliers, int)
-    finally:
-        node.shutdown()
+    node = make_node(ros, **parameters)
+    assert node.settings.max_rate_hz == 5.0 and node.settings.tf_future_dating_s == 1.0
+    assert not node.describe_parameter("max_rate_hz").dynamic_typing  # typed at launch: no fallback needed
+    assert not [text for level, text in logged(capfd) if level == "WARN"]
+    config = ros.loaded[-1][1]
+    assert config.pose.ransac_max_error_px == 12.0 and isinstance(config.pose.ransac_max_error_px, float)
+    assert config.pose.min_inliers == 20 and isinstance(config.pose.min_inliers, int)
 
 
-def test_without_map_the_node_runs_and_reports_it(ros):
+def test_without_map_the_node_runs_and_reports_it(ros, capfd):
     node = make_node(ros, map="")
-    try:
-        feed(node)
-        node.timers[0].callback()
-    finally:
-        node.shutdown()
-    assert any(level == "ERROR" and "no map" in text for level, text in node.get_logger().records)
-    assert node.publishers["/diagnostics"].published[0].status[0].level == b"\x02"
+    feed(node)
+    timer(node, node._publish_diagnostics).callback()
+    assert any(level == "ERROR" and "no map" in text for level, text in logged(capfd))
+    assert node.sent["/diagnostics"][0].status[0].level == b"\x02"
 
 
-def test_images_without_camera_info_are_reported(ros):
-    from sensor_msgs.msg import Image
+def test_images_without_camera_info_are_reported(ros, capfd):
     node = make_node(ros)
-    try:
-        for i in range(12):
-            node.subscriptions["/image"].callback(Image(header=_header(STAMP + i), height=1, width=1, encoding="rgb8",
-                                                        step=3, data=bytes(3)))
-        node.timers[0].callback()
-    finally:
-        node.shutdown()
-    status = node.publishers["/diagnostics"].published[0].status[0]
+    for i in range(12):
+        subscription(node, "/image").callback(Image(header=header_msg("camera_optical", STAMP + i, typestore=TYPES),
+                                                     height=1, width=1, encoding="rgb8", step=3, data=bytes(3)))
+    timer(node, node._publish_diagnostics).callback()
+    status = node.sent["/diagnostics"][0].status[0]
     assert status.level == b"\x01" and "no CameraInfo" in status.message
     assert {kv.key: kv.value for kv in status.values}["images_without_camera_info"] == "2"
-    assert any("camera_info remapping" in text for _, text in node.get_logger().records)
-
-
-def _header(stamp_ns):
-    from s2dhm_ros.io.bag_writer import header_msg
-    from s2dhm_ros.ros.messages import RclpyTypes
-    return header_msg("camera_optical", stamp_ns, typestore=RclpyTypes())
-
-
-def test_main_spins_and_shuts_down(ros, monkeypatch):
-    assert ros.module.main([]) == 0
-    assert not ros.state.initialized
+    assert any("camera_info remapping" in text for _, text in logged(capfd))

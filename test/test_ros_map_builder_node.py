@@ -1,9 +1,9 @@
-"""The `map_builder` node's parameters and exit status (rclpy stand-in), and the bag-to-map glue it runs."""
+"""The bag-to-map glue the `map_builder` node runs, and the node on real rclpy: parameters, exit status, Ctrl-C."""
 from types import SimpleNamespace
 
 import pytest
 
-import fake_rclpy
+import real_ros
 from s2dhm_ros.config import MapBuilderConfig, flatten, to_dict
 from s2dhm_ros.io.bag_source import BagReadStats, BagSourceConfig
 from s2dhm_ros.mapping.builder import BuildSummary
@@ -69,39 +69,106 @@ def test_build_map_from_bag_refuses_missing_arguments_and_empty_bags(calls, tmp_
 
 
 @pytest.fixture
-def node_module(monkeypatch, calls):
-    fake_rclpy.install(monkeypatch)
+def node_module(calls, ros_context):
     from s2dhm_ros.ros import map_builder_node
     return map_builder_node
 
 
-def make_node(module, **overrides):
-    return module.MapBuilderNode(parameter_overrides=[fake_rclpy.Parameter(k, value=v) for k, v in overrides.items()])
+@pytest.fixture
+def ros_context():
+    """A real rclpy context for in-process nodes (test/real_ros.py imports rclpy, or skips/fails saying why)."""
+    rclpy = real_ros.import_rclpy()
+    from rclpy.context import Context
+    context = Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)
 
 
-def test_parameters_are_the_config_dataclasses(node_module):
-    node = make_node(node_module, bag="/bags/day", output="/maps/demo", max_keypoints=1000,
-                     **{"source.image_topic": "/cam/image", "source.end_s": 30.0})
-    names = set(flatten(to_dict(MapBuilderConfig()))) | set(flatten(to_dict(MapBuilderNodeConfig())))
-    assert set(node.parameters) == names | {"use_sim_time"}
-    assert all(node.descriptors[n].read_only and node.descriptors[n].description for n in names)
-    assert node.config.max_keypoints == 1000 and node.config.features == MapBuilderConfig().features
-    assert node.settings.bag == "/bags/day" and node.settings.source.image_topic == "/cam/image"
-    assert node.settings.source.end_s == 30.0 and node.settings.source.start_s is None
+def make_node(module, context, **overrides):
+    from rclpy.parameter import Parameter
+    return module.MapBuilderNode(context=context,
+                                 parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
 
 
-def test_run_logs_progress_and_exits_with_a_status(node_module, calls):
-    node = make_node(node_module, bag="/bags/day", output="/maps/demo")
-    assert node.run() == 0
-    messages = [text for _, text in node.get_logger().records]
+def logged(capfd):
+    """(severity, message) of the node's log lines so far (rclpy logs to stderr: "[INFO] [stamp] [name]: text")."""
+    return [(line.split("]", 1)[0].lstrip("["), line.split("]: ", 1)[1])
+            for line in capfd.readouterr().err.splitlines() if "] [map_builder]: " in line]
+
+
+def test_parameters_are_the_config_dataclasses(node_module, ros_context):
+    node = make_node(node_module, ros_context, bag="/bags/day", output="/maps/demo", max_keypoints=1000,
+                     **{"source.image_topic": "/cam/image", "source.end_s": 30.0,
+                        "source.body_from_camera": [0, 0, 1, 0, 0, 0, 1]})
+    try:
+        names = set(flatten(to_dict(MapBuilderConfig()))) | set(flatten(to_dict(MapBuilderNodeConfig())))
+        assert set(node.list_parameters([], 0).names) - {"use_sim_time", "start_type_description_service"} == names
+        for name in names:
+            descriptor = node.describe_parameter(name)
+            assert descriptor.read_only and descriptor.description, name
+        assert node.config.max_keypoints == 1000 and node.config.features == MapBuilderConfig().features
+        assert node.settings.bag == "/bags/day" and node.settings.source.image_topic == "/cam/image"
+        assert node.settings.source.end_s == 30.0 and node.settings.source.start_s is None
+        # Whole numbers for a float list (an INTEGER_ARRAY to rclpy) arrive as floats.
+        assert node.settings.source.body_from_camera == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        assert all(isinstance(v, float) for v in node.settings.source.body_from_camera)
+    finally:
+        node.destroy_node()
+
+
+def test_run_logs_progress_and_exits_with_a_status(node_module, calls, ros_context, capfd):
+    nodes = [make_node(node_module, ros_context, bag="/bags/day", output="/maps/demo")]
+    assert nodes[0].run() == 0
+    messages = [text for _, text in logged(capfd)]
     assert any("reading /bags/day: 4/4 images" in m for m in messages)
     assert any(m.startswith("map written to /maps/demo: 2 reference images") for m in messages)
-    failing = make_node(node_module, bag="/bags/day", output="/readonly/map")
-    assert failing.run() == 1
-    assert failing.get_logger().records[-1] == ("ERROR", "map building failed: cannot write /readonly/map")
-    assert make_node(node_module).run() == 1  # bag and output are required
+    nodes.append(make_node(node_module, ros_context, bag="/bags/day", output="/readonly/map"))
+    assert nodes[1].run() == 1
+    assert logged(capfd)[-1] == ("ERROR", "map building failed: cannot write /readonly/map")
+    nodes.append(make_node(node_module, ros_context))
+    assert nodes[2].run() == 1  # bag and output are required
+    for node in nodes:
+        node.destroy_node()
 
 
-def test_main_returns_the_status(node_module, monkeypatch):
-    monkeypatch.setattr(node_module.MapBuilderNode, "run", lambda self: 3)
-    assert node_module.main([]) == 3
+def test_main_returns_the_status(monkeypatch):
+    real_ros.import_rclpy()
+    from s2dhm_ros.ros import map_builder_node
+    monkeypatch.setattr(map_builder_node.MapBuilderNode, "run", lambda self: 3)
+    assert map_builder_node.main([]) == 3
+
+
+def test_ctrl_c_stops_the_build_and_leaves_no_map_then_it_resumes(ros_street, tmp_path):
+    """Real rclpy's SIGINT handler only shuts the context down and raises nothing when SIGINT was ignored at start
+    (as in a script's background job, the case here); the node must still stop on SIGINT, leaving no map (never
+    half of one) and the features cached so far, from which a second run completes the map."""
+    from s2dhm_ros.localizer import Localizer
+    output = tmp_path / "maps" / "street"
+    cache = output.parent / f".{output.name}.features"
+    params = tmp_path / "map_builder.yaml"
+    params.write_text(f"map_builder:\n  ros__parameters:\n    bag: {ros_street.dataset.day.bag}\n"
+                      f"    output: {output}\n    source:\n      image_topic: {ros_street.dataset.topics.image}\n")
+    args = ["--ros-args", "--params-file", str(params)]
+    first = real_ros.NodeProcess("s2dhm_ros.ros.map_builder_node", args, sigint_ignored=True)
+    try:
+        real_ros.wait_for(lambda: first.process.poll() is not None or list(cache.glob("*.npz")), 120.0,
+                          f"the first cached features in {cache}")
+        assert first.process.poll() is None, f"the build ended before Ctrl-C:\n{first.output}"
+        code = first.interrupt(timeout_s=60.0)
+    finally:
+        first.close()
+    assert code == 130, f"exit status {code} after Ctrl-C:\n{first.output}"
+    assert "interrupted: no map written" in first.output and "Traceback" not in first.output
+    assert not output.exists()  # no map, not half of one
+    cached = sorted(p.name for p in cache.glob("*.npz"))
+    assert 1 <= len(cached) < 8
+
+    second = real_ros.NodeProcess("s2dhm_ros.ros.map_builder_node", args)
+    try:
+        assert second.process.wait(240.0) == 0, second.output
+    finally:
+        second.close()
+    assert f"map written to {output}: 8 reference images" in second.output
+    assert Localizer.from_map(output).map.num_references == 8
+    assert not cache.exists()  # removed once the map is complete

@@ -4,9 +4,14 @@ Deterministic: each inference runs until the test releases it (`Gate`), and the 
 only the test moves, so no outcome depends on thread scheduling or on the machine's load. The real-time timeouts
 only guard against a hang.
 """
+import os
 import queue
+import subprocess
+import sys
 import threading
+import time
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +19,7 @@ import pytest
 from s2dhm_ros.runtime.latest_frame_worker import LatestFrameWorker
 
 HANG_S = 10.0
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Frame:
@@ -176,3 +182,34 @@ def test_stop_discards_the_pending_frame_and_joins():
     worker.stop(timeout=HANG_S)
     assert "stop-test" not in [t.name for t in threading.enumerate()]
     assert worker.counters.processed == 1 and worker.counters.dropped == 0  # 2 was never started
+
+
+def test_stop_waits_for_the_frame_in_progress():
+    """Ctrl-C mid-frame: stop() returns only once the inference has finished, never leaving it running."""
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(item):
+        started.set()
+        time.sleep(0.5)
+        finished.set()
+
+    worker = LatestFrameWorker(slow).start()
+    worker.submit(1)
+    assert started.wait(5.0)
+    assert worker.stop() and finished.is_set() and worker.stopping
+    assert worker.counters.processed == 1
+
+
+def test_a_worker_left_running_lets_the_program_end_after_its_frame():
+    """A program that ends without stop(): the frame in progress completes (a daemon thread would be killed inside
+    it, which aborts the process when that is native code), then the worker ends by itself (no hang)."""
+    code = ("import time\n"
+            "from s2dhm_ros.runtime.latest_frame_worker import LatestFrameWorker\n"
+            "w = LatestFrameWorker(lambda item: (time.sleep(1.0), print('frame done', flush=True))).start()\n"
+            "w.submit(1)\n"
+            "time.sleep(0.2)\n"
+            "print('main done', flush=True)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["main", "done", "frame", "done"]

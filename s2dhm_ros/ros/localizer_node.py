@@ -126,7 +126,11 @@ class LocalizerNode(Node):
                       f"{self.settings.map_frame or localizer.map.frame_id}")
 
     def shutdown(self) -> None:
-        self._worker.stop(timeout=5.0)
+        """Stop the worker, waiting for the frame being localized (see runtime.latest_frame_worker: leaving it
+        inside pycolmap while the interpreter exits aborts the process)."""
+        if self._worker.counters.busy:
+            self.get_logger().info("stopping: waiting for the frame being localized to finish")
+        self._worker.stop()
 
     def _on_image(self, msg: Any) -> None:
         with self._matcher_lock:
@@ -166,6 +170,8 @@ class LocalizerNode(Node):
             self.get_logger().warning(f"no pose for the image at {stamp_ns} ns: {result.failure_reason}",
                                       throttle_duration_sec=5.0)
             return
+        if self._worker.stopping:  # shutting down (the context may be gone already): send nothing more
+            return
         map_frame = self.settings.map_frame or localizer.map.frame_id
         fix = make_fix(result.cam_from_world, result.covariance, stamp_ns, image_msg.header.frame_id, map_frame,
                        self.settings, self._lookup)
@@ -195,6 +201,8 @@ class LocalizerNode(Node):
             self._tf_broadcaster.sendTransform(transform_stamped(tf, self._types))
 
     def _on_frame_error(self, pair: tuple[int, Any, CameraInfo], error: Exception) -> None:
+        if self._worker.stopping:  # e.g. a publish after Ctrl-C shut the context down: not a failure of the frame
+            return
         self._stats.record_failure(str(error))
         self.get_logger().warning(f"frame at {pair[0]} ns failed: {error}", throttle_duration_sec=5.0)
 

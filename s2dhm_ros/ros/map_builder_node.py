@@ -6,10 +6,12 @@ itself is `runtime.map_from_bag`, the same code the command line uses.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import rclpy
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from ..config import MapBuilderConfig
 from ..io.bag_source import BagReadStats
@@ -74,12 +76,22 @@ class MapBuilderNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    # Ctrl-C (SIGINT, also how ros2 launch stops a node) must stop the build. rclpy's SIGINT handler only shuts the
+    # context down (made for executors, which then return) and passes the signal on to Python's handler, which
+    # raises KeyboardInterrupt only if SIGINT was not ignored when Python started (a script's background job, `&`,
+    # starts with it ignored): the build, which never spins, would then run to its end. So Python's own handler is
+    # installed and rclpy's is not. The map is written atomically at the very end: an interrupted build leaves no
+    # map, only its feature cache, from which the next run resumes.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         node = MapBuilderNode()
         return node.run()
     except KeyboardInterrupt:
+        if node is not None:
+            node.get_logger().warning(f"interrupted: no map written to {node.settings.output}; run again with the "
+                                      "same parameters to resume from the cached features")
         return 130
     finally:
         if node is not None:

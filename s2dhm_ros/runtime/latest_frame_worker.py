@@ -3,6 +3,12 @@
 The executor's callbacks only `submit`; a frame that arrives while another is still waiting replaces it and is
 counted as dropped, so memory is bounded (one pending frame) and the result is never older than one inference.
 An optional rate limit spaces the starts of successive inferences.
+
+Shutdown never abandons an inference: the thread is not a daemon, and `stop` waits for the frame in progress. A
+daemon thread still inside native code (pycolmap, torch) when the interpreter finalizes is killed as it takes the
+GIL back, which unwinds through C++ frames and aborts the process (SIGABRT, exit 134, seen on Ctrl-C mid-frame).
+A worker its owner forgot to stop ends by itself once the main thread has finished (checked every
+`IDLE_POLL_S`), after its current frame, so it never keeps the process alive either.
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
+
+IDLE_POLL_S = 0.25  # how often an idle worker checks that the main thread is still running
 
 
 @dataclass(frozen=True)
@@ -46,19 +54,30 @@ class LatestFrameWorker(Generic[T]):
         self._stopping = False
         self._next_start = float("-inf")
         self._submitted = self._processed = self._dropped = self._errors = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=False)
 
     def start(self) -> "LatestFrameWorker[T]":
         self._thread.start()
         return self
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Finish the inference in progress (if any), discard the pending frame and join the thread."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Finish the inference in progress (if any), discard the pending frame and join the thread.
+
+        Waits for the frame in progress however long it takes unless `timeout` is given; returns whether the
+        thread has ended (False only when `timeout` ran out first: the caller must not exit the process then).
+        """
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop` was called: a `process` in progress may skip what it would still send."""
+        with self._cond:
+            return self._stopping
 
     def __enter__(self) -> "LatestFrameWorker[T]":
         return self.start()
@@ -98,9 +117,11 @@ class LatestFrameWorker(Generic[T]):
                         self._busy = True
                         self._next_start = self._clock() + self._min_interval
                         return item
-                    self._cond.wait(wait)
+                    self._cond.wait(min(wait, IDLE_POLL_S))
+                elif not threading.main_thread().is_alive():
+                    return None  # the program ended without stopping us: do not keep the process alive
                 else:
-                    self._cond.wait()
+                    self._cond.wait(IDLE_POLL_S)
             return None
 
     def _run(self) -> None:
