@@ -40,6 +40,9 @@ class MatcherConfig:
     # detected too, matched by mutual nearest neighbour).
     method: str = "sparse_to_dense"
     ratio_alpha: float = 0.9  # paper: alpha = 0.9
+    # "paper": keep when C[k] <= alpha * peak, k = floor(f*H*W) (our reading of Eq. (1));
+    # "s2dhm": the public S2DHM code exactly, C[k-1] <= alpha**2 * peak (matching/sparse_to_dense.py).
+    ratio_test: str = "paper"
     ratio_fraction: float = 0.006  # paper: f = 0.006 on RobotCar Seasons, 0.12 on Extended CMU Seasons
     subcell_refinement: bool = True  # parabola fit around the peak (our addition; see matching/sparse_to_dense.py)
     chunk_size: int = 4096  # map keypoints correlated per matrix product (bounds memory)
@@ -80,6 +83,9 @@ class MapBuilderConfig:
     triangulation_max_reproj_error_px: float = 4.0
     triangulation_min_angle_deg: float = 1.5
     pca_dim: int = 1024
+    # Whiten the PCA of global descriptors (ours, as Jégou & Chum [28]); false is plain PCA, as the public
+    # S2DHM code (s2dhm_ros/retrieval/pca.py says why).
+    pca_whitening: bool = True
 
 
 C = TypeVar("C")
