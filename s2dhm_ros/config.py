@@ -19,9 +19,12 @@ class FeaturesConfig:
     """Dense features of a query and sparse features of the map (one backbone for both)."""
 
     # "dense_sift": weight-free dense RootSIFT (the embedded default, see docs/embedded-default.md);
-    # "vgg16": NetVLAD/VGG16 hypercolumns as in the paper (needs `weights`).
+    # "vgg16": NetVLAD/VGG16 hypercolumns as in the paper (needs `weights`);
+    # "xfeat", "disk", "aliked": learned dense features, weights from registry packages (features/learned.py).
     backbone: str = "dense_sift"
-    weights: str | None = None  # S2DHM checkpoint (weights.pth.tar) or Pitts30K_struct.mat
+    # vgg16: S2DHM checkpoint (weights.pth.tar) or Pitts30K_struct.mat; learned backbones: another copy of
+    # their weights file (by default the one in their package)
+    weights: str | None = None
     max_image_size: int = 512  # paper: longer side rescaled to at most 512 px, never upscaled
     device: str = "auto"  # "auto" picks CUDA when available, else CPU
 
@@ -40,6 +43,9 @@ class MatcherConfig:
     # detected too, matched by mutual nearest neighbour).
     method: str = "sparse_to_dense"
     ratio_alpha: float = 0.9  # paper: alpha = 0.9
+    # "paper": keep when C[k] <= alpha * peak, k = floor(f*H*W) (our reading of Eq. (1));
+    # "s2dhm": the public S2DHM code exactly, C[k-1] <= alpha**2 * peak (matching/sparse_to_dense.py).
+    ratio_test: str = "paper"
     ratio_fraction: float = 0.006  # paper: f = 0.006 on RobotCar Seasons, 0.12 on Extended CMU Seasons
     subcell_refinement: bool = True  # parabola fit around the peak (our addition; see matching/sparse_to_dense.py)
     chunk_size: int = 4096  # map keypoints correlated per matrix product (bounds memory)
@@ -80,6 +86,9 @@ class MapBuilderConfig:
     triangulation_max_reproj_error_px: float = 4.0
     triangulation_min_angle_deg: float = 1.5
     pca_dim: int = 1024
+    # Whiten the PCA of global descriptors (ours, as Jégou & Chum [28]); false is plain PCA, as the public
+    # S2DHM code (s2dhm_ros/retrieval/pca.py says why).
+    pca_whitening: bool = True
 
 
 C = TypeVar("C")

@@ -52,19 +52,47 @@ def test_missing_inputs(tmp_path, capsys, missing):
     assert "nope" in capsys.readouterr().err
 
 
-def test_leave_one_out_json_is_strict_json(tmp_path, monkeypatch, capsys):
-    """A view that was not localized has an infinite error; the JSON file says null (JSON has no Infinity)."""
+def test_leave_one_out_json_is_one_strict_json_document(tmp_path, monkeypatch, capsys):
+    """stdout is ONE JSON document; a view that was not localized has an infinite error, written as null (JSON has
+    no Infinity); --out holds the same document, also after each view (an interrupted run leaves a partial one)."""
     from s2dhm_ros.cli import evaluate_commands
     from s2dhm_ros.evaluation.leave_one_out import QueryOutcome
     outcomes = [QueryOutcome("0000.png", "day", "sparse_to_dense", True, 0.1, 1.0, 50, {"total": 1.0}),
-                QueryOutcome("0001.png", "day", "sparse_to_dense", False, np.inf, np.inf, 0, {"total": 1.0})]
-    monkeypatch.setattr(evaluate_commands, "leave_one_out", lambda scene, config: outcomes)
+                QueryOutcome("0001.png", "day", "sparse_to_dense", False, np.inf, np.inf, 0, {"total": 3.0})]
+    seen = {}
+
+    def fake_leave_one_out(scene, config, runs, views, on_view):
+        seen.update(runs=runs, views=views)
+        on_view(outcomes[:1])
+        partial = json.loads((tmp_path / "out.json").read_text())
+        assert partial["scenes"]["scene"]["complete"] is False and partial["scenes"]["scene"]["views"] == ["0000.png"]
+        return outcomes
+    monkeypatch.setattr(evaluate_commands, "leave_one_out", fake_leave_one_out)
     (tmp_path / "scene").mkdir()
-    assert main(["leave-one-out", str(tmp_path / "scene"), "--json", str(tmp_path / "out.json")]) == 0
-    assert "50.0%" in capsys.readouterr().out
+    assert main(["leave-one-out", str(tmp_path / "scene"), "--json", "--out", str(tmp_path / "out.json"),
+                 "--views", "0", "0001.png", "--no-baseline"]) == 0
+    assert seen["views"] == ["0", "0001.png"] and ("night", "sparse_to_sparse") not in seen["runs"]
 
     def no_constants(name):
         raise AssertionError(f"{name} is not JSON")
-    written = json.loads((tmp_path / "out.json").read_text(), parse_constant=no_constants)
-    assert [(o["success"], o["error_m"], o["error_deg"]) for o in written["scene"]] == [(True, 0.1, 1.0),
-                                                                                       (False, None, None)]
+    printed = json.loads(capsys.readouterr().out, parse_constant=no_constants)  # the whole of stdout
+    assert printed == json.loads((tmp_path / "out.json").read_text())
+    scene = printed["scenes"]["scene"]
+    assert scene["complete"] is True and scene["views"] == ["0000.png", "0001.png"]
+    assert [(q["success"], q["error_m"], q["error_deg"]) for q in scene["queries"]] == [(True, 0.1, 1.0),
+                                                                                      (False, None, None)]
+    (summary,) = scene["summary"]
+    assert summary["recall"]["0.25m,2.0deg"] == 0.5 and summary["median_m"] is None  # median of 0.1 and inf
+    assert summary["num_queries"] == 2 and summary["num_localized"] == 1 and summary["median_time_s"] == 2.0
+    assert printed["config"]["matcher"]["ratio_alpha"] == 0.9
+
+
+def test_leave_one_out_table_and_bad_view(tmp_path, capsys):
+    from s2dhm_ros.evaluation.leave_one_out import select_views
+    frames = [type("F", (), {"name": n})() for n in ("0000.png", "0001.png", "0002.png")]
+    assert select_views(frames, None) == [0, 1, 2]
+    assert select_views(frames, ["2", "0000.png", 2]) == [2, 0]
+    with pytest.raises(ValueError, match="out of range"):
+        select_views(frames, ["7"])
+    with pytest.raises(ValueError, match="no view named"):
+        select_views(frames, ["nope.png"])

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -35,22 +35,28 @@ class QueryOutcome:
     error_deg: float
     num_inliers: int
     timings: dict[str, float]
+    num_matches: int = 0  # 2D-3D matches that passed the ratio test, over all retrieved references
+    reference: str | None = None  # the reference whose matches gave the pose
+    retrieved: list[str] = field(default_factory=list)  # retrieved references, best first
+    map_keypoints: int = 0  # 3D-point keypoints in the map of the other views
 
 
 def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | None = None,
                   builder_config: MapBuilderConfig | None = None,
                   runs: Iterable[tuple[str, str]] = (("day", "sparse_to_dense"), ("night", "sparse_to_dense"),
                                                      ("night", "sparse_to_sparse")),
-                  seed: int = 0, progress: bool = True) -> list[QueryOutcome]:
-    """Localize every view of the scene against a map of the others; `runs` are (condition, method) pairs."""
+                  seed: int = 0, progress: bool = True, views: Sequence[int | str] | None = None,
+                  on_view: Callable[[list[QueryOutcome]], None] | None = None) -> list[QueryOutcome]:
+    """Localize every view of the scene (or only `views`: indices or image names) against a map of the others;
+    `runs` are (condition, method) pairs. `on_view` gets the outcomes so far after each view (partial results)."""
     localizer_config = localizer_config or LocalizerConfig()
     builder_config = builder_config or MapBuilderConfig(features=localizer_config.features)
     frames = read_strecha_scene(scene_dir)
+    held_out = select_views(frames, views)
     runs = list(runs)
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="s2dhm-loo-") as cache:  # features shared by all folds
-        for q in tqdm(range(len(frames)), desc=f"leave-one-out {Path(scene_dir).name}", unit="view",
-                      disable=not progress):
+        for q in tqdm(held_out, desc=f"leave-one-out {Path(scene_dir).name}", unit="view", disable=not progress):
             query = frames[q]
             sparse_map, _ = build_map(frames[:q] + frames[q + 1:], builder_config, progress=False, cache_dir=cache)
             day = query.load()
@@ -66,8 +72,29 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
                 result = localizers[method].localize(images[condition], query.camera)
                 dt, dr = pose_error(result.cam_from_world, query.cam_from_world) if result.success else (np.inf, np.inf)
                 outcomes.append(QueryOutcome(query.name, condition, method, result.success, dt, dr,
-                                             result.num_inliers, result.timings))
+                                             result.num_inliers, result.timings, result.num_matches,
+                                             result.reference, result.retrieved, len(sparse_map.point_index)))
+            if on_view is not None:
+                on_view(outcomes)
     return outcomes
+
+
+def select_views(frames: Sequence, views: Sequence[int | str] | None) -> list[int]:
+    """Indices of the views to hold out: all by default, else given by 0-based index or image name."""
+    if views is None:
+        return list(range(len(frames)))
+    names = [f.name for f in frames]
+    chosen = []
+    for v in views:
+        if isinstance(v, str) and not v.isdigit():
+            if v not in names:
+                raise ValueError(f"no view named {v!r} in the scene; its views are {names}")
+            chosen.append(names.index(v))
+        elif not 0 <= int(v) < len(frames):
+            raise ValueError(f"view index {v} is out of range: the scene has {len(frames)} views (0..{len(frames) - 1})")
+        else:
+            chosen.append(int(v))
+    return list(dict.fromkeys(chosen))
 
 
 def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
@@ -76,6 +103,9 @@ def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
     for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
         errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
         median_m, median_deg = median_errors(errors[:, 0], errors[:, 1])
+        times = [o.timings.get("total", np.nan) for o in outcomes if (o.condition, o.method) == key]
         summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1]),
-                        "median_m": median_m, "median_deg": median_deg}
+                        "median_m": median_m, "median_deg": median_deg, "num_queries": len(errors),
+                        "num_localized": int(sum(o.success for o in outcomes if (o.condition, o.method) == key)),
+                        "median_time_s": float(np.median(times))}
     return summary

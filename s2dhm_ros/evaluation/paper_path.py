@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import MatcherConfig
-from ..matching.sparse_to_dense import DenseMatches, ratio_test_rank
+from ..matching.sparse_to_dense import DenseMatches, ratio_test_index, ratio_test_keep
 
 
 def _sync(device: torch.device) -> None:
@@ -43,7 +43,7 @@ def match_paper_path(reference_descriptors: Sequence[torch.Tensor], hypercolumns
     C, H, W = hypercolumns.shape
     device = hypercolumns.device
     query = hypercolumns[None].float()  # (1, C, H, W)
-    k = ratio_test_rank(H * W, config.ratio_fraction)
+    k = ratio_test_index(H * W, config.ratio_fraction, config.ratio_test)
     rows: list[int] = []
     cols: list[int] = []
     peaks: list[float] = []
@@ -67,7 +67,7 @@ def match_paper_path(reference_descriptors: Sequence[torch.Tensor], hypercolumns
             cols.append(best % W)
             peaks.append(values[0].item())
             kths.append(values[k].item())
-            keep.append(bool(((values[k] <= config.ratio_alpha * values[0]) & (values[0] > 0)).item()))
+            keep.append(bool(ratio_test_keep(values[0], values[k], config).item()))
         t2 = time.perf_counter()
         t_corr += t1 - t0
         t_ratio += t2 - t1

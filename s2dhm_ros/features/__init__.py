@@ -4,7 +4,8 @@ from __future__ import annotations
 from ..config import FeaturesConfig
 from .base import DenseExtractor, DenseFeatures, resize_max
 
-BACKBONES = ("dense_sift", "vgg16")
+LEARNED_BACKBONES = ("xfeat", "disk", "aliked")  # weights from registry packages (learned.py)
+BACKBONES = ("dense_sift", "vgg16", *LEARNED_BACKBONES)
 
 
 def create_extractor(config: FeaturesConfig) -> DenseExtractor:
@@ -15,6 +16,9 @@ def create_extractor(config: FeaturesConfig) -> DenseExtractor:
     if config.backbone == "vgg16":
         from .hypercolumns import VGGHypercolumnExtractor
         return VGGHypercolumnExtractor(config)
+    if config.backbone in LEARNED_BACKBONES:
+        from .learned import LearnedDenseExtractor
+        return LearnedDenseExtractor(config)
     raise ValueError(f"unknown backbone {config.backbone!r}; choose one of {BACKBONES}")
 
 

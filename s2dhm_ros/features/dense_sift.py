@@ -18,8 +18,7 @@ import torch.nn.functional as F
 
 from ..config import FeaturesConfig
 from .base import DenseFeatures, pick_device, resize_max
-
-PYRAMID_LEVELS = (1, 2, 4)
+from .global_descriptors import spatial_pyramid
 
 
 class DenseSiftExtractor:
@@ -62,14 +61,3 @@ class DenseSiftExtractor:
         hypercolumns = dense.T.reshape(-1, h, w).contiguous()
         return DenseFeatures(hypercolumns, spatial_pyramid(hypercolumns), scale, self.stride)
 
-
-def spatial_pyramid(hypercolumns: torch.Tensor) -> torch.Tensor:
-    """(C, h, w) -> (C * sum(l*l)) L2-normalised global descriptor of mean-pooled, signed-sqrt cells."""
-    parts = []
-    for level in PYRAMID_LEVELS:
-        pooled = F.adaptive_avg_pool2d(hypercolumns[None], level)[0]  # (C, level, level)
-        pooled = F.normalize(pooled.reshape(pooled.shape[0], -1), dim=0)
-        parts.append(pooled.T.reshape(-1))
-    g = torch.cat(parts)
-    g = torch.sign(g) * torch.sqrt(torch.abs(g))
-    return F.normalize(g, dim=0)

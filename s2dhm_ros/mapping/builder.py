@@ -163,7 +163,7 @@ def _assemble(frames, features, points3D, observations, config, frame_id, backbo
         descriptors.append(feats.sparse_hypercolumns[kps].reshape(len(kps), -1))
         offsets.append(offsets[-1] + len(kps))
     globals_ = np.stack([f.global_descriptor for f in features])
-    pca = PcaWhitening.fit(globals_, config.pca_dim)
+    pca = PcaWhitening.fit(globals_, config.pca_dim, whiten=config.pca_whitening)
     return SparseMap(
         frame_id=frame_id, backbone=backbone, fingerprint=fingerprint,
         reference_names=[f.name for f in frames], cameras=[f.camera for f in frames],

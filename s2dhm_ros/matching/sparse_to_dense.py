@@ -6,15 +6,22 @@ All map keypoints of all retrieved references go through ONE batched matrix prod
 (P_chunk x C) @ (C x H*W), instead of the paper's one 1x1 convolution per keypoint map; the chunk
 size bounds memory (chunk_size x H*W floats).
 
-Ratio test, our reading of Eq. (1). As printed, top/rank-k > alpha holds for any alpha < 1 since
-the sorted map is non-increasing, so it rejects nothing. The meaningful test — and the one the
-public S2DHM code applies, up to squaring alpha — rejects a keypoint when the value at rank
-k = floor(f * H * W) is too close to the peak:
-    keep  <=>  C_sorted[k] <= alpha * C_sorted[0]
-i.e. the peak must stand above the k-th best cell by a factor 1/alpha. (The public code compares
-with alpha**2; set alpha = 0.81 to reproduce it.) f * H * W is the area the peak's own blob may
-occupy; anything that correlates as well outside of it is a competing match. The k-th value is
-found with torch.topk (partial selection, O(HW log k)), never a full sort.
+Ratio test, our reading of Eq. (1) (`MatcherConfig.ratio_test: paper`, the default). As printed,
+top/rank-k > alpha holds for any alpha < 1 since the sorted map is non-increasing, so it rejects
+nothing. The meaningful test rejects a keypoint when the value at rank k = floor(f * H * W)
+(0-based) is too close to the peak:
+    keep  <=>  C_sorted[k] <= alpha * C_sorted[0]  and  C_sorted[0] > 0
+i.e. the peak must stand above the k-th best cell by a factor 1/alpha. f * H * W is the area the
+peak's own blob may occupy; anything that correlates as well outside of it is a competing match.
+
+`ratio_test: s2dhm` reproduces the public S2DHM code exactly (germain-hug/S2DHM
+s2dhm/pose_prediction/exhaustive_search.py, `retrieve_argmax`): it takes `topk(int(f*H*W))` and
+keeps a match when `alpha**2 * top[0] >= top[-1]`, i.e. it compares the value at 0-based rank
+k - 1 (not k) with alpha**2 times the peak, and has no condition on the peak's sign:
+    keep  <=>  C_sorted[k - 1] <= alpha**2 * C_sorted[0]
+No alpha makes the paper reading equal to it (the rank differs by one; alpha = 0.81 in the
+paper reading is NOT the public code). Either way the k-th value is found with torch.topk
+(partial selection, O(HW log k)), never a full sort.
 
 Sub-cell refinement (our addition, `MatcherConfig.subcell_refinement`): the paper places a match at
 the centre of the peak cell, so a match is quantised to the cell size (4 px of the image shrunk to
@@ -39,7 +46,7 @@ class DenseMatches:
     rows: torch.Tensor  # (M,) grid row of the correlation peak (float64 with sub-cell refinement, else int64)
     cols: torch.Tensor  # (M,) grid column of the peak (idem)
     peak: torch.Tensor  # (M,) float32 correlation at the peak
-    kth: torch.Tensor  # (M,) float32 correlation at rank k = floor(f*H*W)
+    kth: torch.Tensor  # (M,) float32 correlation at the rank the ratio test compares (see `ratio_test_index`)
     keep: torch.Tensor  # (M,) bool, passed the ratio test
     # seconds: correspondence_maps, ratio_test, subcell_refinement (0 when off)
     timings: dict[str, float] = field(default_factory=dict)
@@ -50,6 +57,27 @@ def ratio_test_rank(num_cells: int, fraction: float) -> int:
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"ratio test fraction f must be in [0, 1], got {fraction}")
     return min(max(int(fraction * num_cells), 1), num_cells - 1)
+
+
+RATIO_TESTS = ("paper", "s2dhm")
+
+
+def ratio_test_index(num_cells: int, fraction: float, variant: str) -> int:
+    """0-based rank of the sorted correlation map that the ratio test compares with the peak:
+    k for the paper reading, k - 1 for the public S2DHM code (its `topk(k)[-1]`)."""
+    k = ratio_test_rank(num_cells, fraction)
+    if variant == "paper":
+        return k
+    if variant == "s2dhm":
+        return k - 1
+    raise ValueError(f"unknown matcher.ratio_test {variant!r}; choose one of {RATIO_TESTS}")
+
+
+def ratio_test_keep(peak: torch.Tensor, kth: torch.Tensor, config: MatcherConfig) -> torch.Tensor:
+    """(M,) bool: which correlation maps pass the ratio test (`kth` taken at `ratio_test_index`)."""
+    if config.ratio_test == "s2dhm":
+        return config.ratio_alpha ** 2 * peak >= kth
+    return (kth <= config.ratio_alpha * peak) & (peak > 0)
 
 
 def _sync(device: torch.device) -> None:
@@ -70,7 +98,7 @@ def match_sparse_to_dense(descriptors: torch.Tensor, hypercolumns: torch.Tensor,
     device = hypercolumns.device
     dtype = torch.float16 if (config.half_precision and device.type == "cuda") else torch.float32
     dense = hypercolumns.reshape(C, H * W).to(dtype)
-    k = ratio_test_rank(H * W, config.ratio_fraction)
+    k = ratio_test_index(H * W, config.ratio_fraction, config.ratio_test)
     rows, cols, peaks, kths = [], [], [], []
     t_corr = t_ratio = t_refine = 0.0
     for start in range(0, descriptors.shape[0], config.chunk_size):
@@ -101,7 +129,7 @@ def match_sparse_to_dense(descriptors: torch.Tensor, hypercolumns: torch.Tensor,
         return DenseMatches(empty.long(), empty.long(), empty, empty, empty.bool(),
                             {"correspondence_maps": 0.0, "ratio_test": 0.0, "subcell_refinement": 0.0})
     peak, kth = torch.cat(peaks), torch.cat(kths)
-    keep = (kth <= config.ratio_alpha * peak) & (peak > 0)
+    keep = ratio_test_keep(peak, kth, config)
     return DenseMatches(torch.cat(rows), torch.cat(cols), peak, kth, keep,
                         {"correspondence_maps": t_corr, "ratio_test": t_ratio, "subcell_refinement": t_refine})
 

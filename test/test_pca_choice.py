@@ -1,0 +1,41 @@
+"""Plain PCA (the public S2DHM code: scikit-learn PCA, whiten=False) versus PCA-whitening (our default)."""
+import numpy as np
+
+from s2dhm_ros.config import MapBuilderConfig
+from s2dhm_ros.retrieval import PcaWhitening
+
+
+def _descriptors(n=60, dim=20, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim)) * np.geomspace(10, 0.1, dim)  # anisotropic: whitening matters
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_plain_pca_is_a_rotation_of_the_centred_descriptors():
+    x = _descriptors()
+    pca = PcaWhitening.fit(x, dim=1024, whiten=False)
+    assert pca.dim == 20  # min(dim, R - 1, D)
+    y = (x - pca.mean) @ pca.projection
+    # orthonormal directions: lengths and angles of the centred descriptors are kept, variances are not equalised
+    assert np.allclose(pca.projection.T @ pca.projection, np.eye(20), atol=1e-5)
+    assert np.allclose(np.linalg.norm(y, axis=1), np.linalg.norm(x - x.mean(0), axis=1), atol=1e-5)
+    variances = y.var(0, ddof=1)
+    assert variances[0] > 100 * variances[-1]
+    # same subspace and output as the public code's recipe: centre, project on the top principal axes, normalise
+    _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    reference = (x - x.mean(0)) @ vt[:5].T
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    assert np.allclose(np.abs(PcaWhitening.fit(x, dim=5, whiten=False)(x)), np.abs(reference), atol=1e-5)
+
+
+def test_whitening_equalises_the_variances():
+    x = _descriptors()
+    pca = PcaWhitening.fit(x, dim=10, whiten=True)
+    y = (x - pca.mean) @ pca.projection
+    assert np.allclose(np.cov(y.T), np.eye(10), atol=1e-3)
+    out = pca(x)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+
+
+def test_the_choice_is_a_map_builder_setting_with_whitening_by_default():
+    assert MapBuilderConfig().pca_whitening is True
