@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..config import LocalizerConfig, load_config
+from ..config import LocalizerConfig, MapBuilderConfig, load_config
 from ..evaluation.leave_one_out import leave_one_out, summarize
 from ..evaluation.metrics import finite_or_none
 
@@ -22,6 +23,11 @@ def register(subparsers) -> None:
                     "median errors.")
     p.add_argument("scenes", nargs="+", type=Path, help="scene folders (images/, gt_dense_cameras/)")
     p.add_argument("--config", type=Path, help="LocalizerConfig YAML (e.g. config/localizer.yaml)")
+    p.add_argument("--builder-config", type=Path, help="MapBuilderConfig YAML for the maps (e.g. "
+                                                       "config/map_builder.yaml); its features are the localizer's")
+    p.add_argument("--descriptor-dim", type=int,
+                   help="store the maps' local descriptors PCA-reduced to this many dimensions (0: all, in float16; "
+                        "default: the builder config's storage.descriptor_dim), to measure what it costs")
     p.add_argument("--json", type=Path, help="also write every query's outcome to this JSON file")
     p.set_defaults(func=run)
 
@@ -37,9 +43,13 @@ def _finite_or_null(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(LocalizerConfig, args.config, node_name="localizer")
+    builder = load_config(MapBuilderConfig, args.builder_config, node_name="map_builder")
+    storage = builder.storage if args.descriptor_dim is None else dataclasses.replace(
+        builder.storage, descriptor_dim=args.descriptor_dim)
+    builder = dataclasses.replace(builder, features=config.features, storage=storage)
     everything = {}
     for scene in args.scenes:
-        outcomes = leave_one_out(scene, config)
+        outcomes = leave_one_out(scene, config, builder)
         everything[scene.name] = [vars(o) for o in outcomes]
         print(f"\n{scene.name}: {len({o.query for o in outcomes})} views")
         print(f"  {'condition':9s} {'method':16s} {'0.25m,2°':>9s} {'0.5m,5°':>9s} {'5m,10°':>9s} "
