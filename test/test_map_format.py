@@ -225,7 +225,8 @@ def test_pca_reduced_descriptors_decode_close_to_the_originals(tmp_path):
     header = yaml.safe_load((tmp_path / "map" / "map.yaml").read_text())
     assert header["storage"]["descriptors"] == "pca_float16" and header["counts"]["descriptor_dim"] == 64
     SparseMap(**fields).save(tmp_path / "full")
-    assert (tmp_path / "full" / "descriptors.npy").stat().st_size > 7 * (tmp_path / "map" / "descriptors.npy").stat().st_size
+    size = {name: (tmp_path / name / "descriptors.npy").stat().st_size for name in ("full", "map")}
+    assert size["full"] > 7 * size["map"]
 
 
 def verify_map(path) -> int:
