@@ -33,6 +33,7 @@ class FeaturesConfig:
 class RetrievalConfig:
     num_references: int = 15  # paper: N = 15 on RobotCar Seasons, 10 on Extended CMU Seasons
     pca_dim: int = 1024  # paper: global descriptors reduced to 1024 by PCA fitted on the reference set
+    ivf_nprobe: int = 16  # inverted lists searched when the map's retrieval index is IVF (large maps)
 
 
 @dataclass
@@ -74,6 +75,18 @@ class LocalizerConfig:
 
 
 @dataclass
+class MapStorageConfig:
+    """How a map holds its data, in memory and on disk (map format 2; measurements in docs/map-format.md)."""
+
+    # Local descriptors PCA-reduced to this many dimensions, stored in float16 and decoded back before
+    # matching; 0 stores all C dimensions in float16.
+    descriptor_dim: int = 0
+    ivf_min_references: int = 5000  # from this many references retrieval uses a faiss IVF index, below exact search
+    checksum_block_bytes: int = 1048576  # map files are verified in blocks of this size, on first read
+    colmap_model: bool = True  # also write the map as a COLMAP model (colmap/), for COLMAP tools
+
+
+@dataclass
 class MapBuilderConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     detector: str = "sift"  # "sift" (weight-free) or "superpoint" (needs `superpoint_weights`)
@@ -89,6 +102,7 @@ class MapBuilderConfig:
     # Whiten the PCA of global descriptors (ours, as Jégou & Chum [28]); false is plain PCA, as the public
     # S2DHM code (s2dhm_ros/retrieval/pca.py says why).
     pca_whitening: bool = True
+    storage: MapStorageConfig = field(default_factory=MapStorageConfig)
 
 
 C = TypeVar("C")

@@ -63,8 +63,6 @@ class Localizer:
             raise MapError(f"the map was built with backbone {sparse_map.backbone} ({sparse_map.fingerprint}) but "
                            f"the localizer uses {self.extractor.name} ({self.extractor.fingerprint()}): use the "
                            "same backbone, weights and max_image_size as the map, or rebuild the map")
-        # fp16 on disk; kept on the CPU and moved per retrieved chunk (a large map need not fit on the GPU).
-        self._descriptors = torch.from_numpy(np.ascontiguousarray(sparse_map.descriptors))
         self._detector = SiftDetector() if self.config.matcher.method == "sparse_to_sparse" else None
 
     @classmethod
@@ -82,7 +80,8 @@ class Localizer:
 
         t = time.perf_counter()
         query_global = self.map.pca(features.global_descriptor.float().cpu().numpy()[None])[0]
-        ref_ids, _ = search(self.map.index, query_global, self.config.retrieval.num_references)
+        ref_ids, _ = search(self.map.index, query_global, self.config.retrieval.num_references,
+                            self.config.retrieval.ivf_nprobe)
         timings["retrieval"] = time.perf_counter() - t
         retrieved = [self.map.reference_names[r] for r in ref_ids]
 
@@ -112,7 +111,9 @@ class Localizer:
         rows = self.map.reference_rows(ref_ids)
         owner = np.concatenate([np.full(self.map.offsets[r + 1] - self.map.offsets[r], i)
                                 for i, r in enumerate(ref_ids)])
-        descriptors = self._descriptors[torch.from_numpy(rows)]
+        # Only the retrieved references' rows are read (from disk for an opened map), kept on the CPU and moved to
+        # the device chunk by chunk by the matcher (a large map need not fit in memory, nor on the GPU).
+        descriptors = torch.from_numpy(self.map.local_descriptors(rows))
         if self.config.matcher.method == "sparse_to_sparse":
             t = time.perf_counter()
             query_keypoints, _ = self._detector.detect(image)
@@ -127,7 +128,7 @@ class Localizer:
         else:
             raise ValueError(f"unknown matcher.method {self.config.matcher.method!r}; "
                              "choose 'sparse_to_dense' or 'sparse_to_sparse'")
-        xyz = self.map.points3D[self.map.point_index[rows[matched]]]
+        xyz = self.map.keypoint_points3D(rows[matched])
         groups = owner[matched]
         return _Candidates(ref_ids, [xy[groups == i] for i in range(len(ref_ids))],
                            [xyz[groups == i] for i in range(len(ref_ids))])

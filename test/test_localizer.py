@@ -3,7 +3,7 @@ errors, and the result carries what the node and the tools publish."""
 import numpy as np
 import pytest
 
-from s2dhm_ros.config import FeaturesConfig, LocalizerConfig, MapBuilderConfig
+from s2dhm_ros.config import FeaturesConfig, LocalizerConfig, MapBuilderConfig, MapStorageConfig, RetrievalConfig
 from s2dhm_ros.geometry import Camera, pose_error
 from s2dhm_ros.localizer import STAGES, Localizer
 from s2dhm_ros.map_format import MapError
@@ -52,3 +52,28 @@ def test_featureless_query_fails_without_a_pose(street, localizer):
 def test_map_from_another_backbone_is_refused(localizer):
     with pytest.raises(MapError, match="built with backbone dense_sift"):
         Localizer(localizer.map, LocalizerConfig(features=FeaturesConfig(max_image_size=256)))
+
+
+def test_map_opened_from_disk_localizes_alike_reading_only_the_retrieved_references(street, localizer, tmp_path,
+                                                                                   monkeypatch):
+    """Saved and opened memory-mapped, the map gives the same pose; the query reads (and checks) the descriptor
+    blocks of its N retrieved references and no others."""
+    frames, _ = street
+    query = frames[3]
+    in_memory = Localizer(localizer.map, LocalizerConfig(retrieval=RetrievalConfig(num_references=2)))
+    expected = in_memory.localize(query.load(), query.camera)
+    monkeypatch.setattr(localizer.map, "storage", MapStorageConfig(checksum_block_bytes=4096))
+    localizer.map.save(tmp_path / "map")
+    opened = Localizer.from_map(tmp_path / "map", in_memory.config)
+    result = opened.localize(query.load(), query.camera)
+    assert result.success and result.retrieved == expected.retrieved
+    np.testing.assert_allclose(result.cam_from_world.t, expected.cam_from_world.t, atol=1e-6)
+    mapped = opened.map._mapped["descriptors"]
+    offsets, row_bytes = opened.map.offsets, mapped._row_bytes
+    retrieved = [opened.map.reference_names.index(name) for name in result.retrieved]
+    touched = set()
+    for r in retrieved:
+        first = (mapped._offset + offsets[r] * row_bytes) // 4096
+        touched |= set(range(first, (mapped._offset + offsets[r + 1] * row_bytes - 1) // 4096 + 1))
+    assert set(np.flatnonzero(mapped.verifier.verified)) == touched
+    assert len(touched) < 0.5 * len(mapped.verifier.digests)

@@ -1,5 +1,6 @@
 """Map round trip, atomic writes and clear errors on bad maps."""
 
+import argparse
 import os
 import stat
 
@@ -7,13 +8,16 @@ import numpy as np
 import pycolmap
 import pytest
 import yaml
+from scipy.spatial.transform import Rotation
 
+from s2dhm_ros.cli.verify_map_command import run as verify_map_command
+from s2dhm_ros.config import MapStorageConfig
 from s2dhm_ros.geometry import Camera, Pose
 from s2dhm_ros.map_format import FORMAT_VERSION, MapError, SparseMap
 from s2dhm_ros.retrieval import PcaWhitening
 
 
-def make_map(R=3, per_ref=5, C=8, seed=0) -> SparseMap:
+def make_map(R=3, per_ref=5, C=8, seed=0, storage=None) -> SparseMap:
     rng = np.random.default_rng(seed)
     P = R * per_ref
     M = 7
@@ -27,7 +31,8 @@ def make_map(R=3, per_ref=5, C=8, seed=0) -> SparseMap:
         keypoints=rng.uniform(0, 48, (P, 2)), point_index=rng.integers(0, M, P),
         descriptors=rng.normal(size=(P, C)).astype(np.float16),
         offsets=np.arange(0, P + 1, per_ref), points3D=rng.normal(size=(M, 3)),
-        global_descriptors=pca(globals_), pca=pca, metadata={"source": "test"})
+        global_descriptors=pca(globals_), pca=pca, metadata={"source": "test"},
+        storage=storage or MapStorageConfig())
 
 
 def test_round_trip(tmp_path):
@@ -124,3 +129,106 @@ def _fields(m: SparseMap) -> dict:
     return {k: getattr(m, k) for k in ("frame_id", "backbone", "fingerprint", "reference_names", "cameras",
                                        "cam_from_world", "keypoints", "point_index", "descriptors", "offsets",
                                        "points3D", "global_descriptors", "pca", "metadata")}
+
+
+def test_opening_maps_arrays_and_reads_only_the_rows_used(tmp_path):
+    """Arrays are memory-mapped; a reference's rows are read and verified on first use, the others never."""
+    m = make_map(R=6, per_ref=40, C=16, storage=MapStorageConfig(checksum_block_bytes=512))
+    m.save(tmp_path / "map")
+    loaded = SparseMap.load(tmp_path / "map")
+    assert isinstance(loaded.descriptors, np.memmap) and isinstance(loaded.points3D, np.memmap)
+    verifier = loaded._mapped["descriptors"].verifier
+    assert len(verifier.digests) > 6 and not verifier.verified.any()  # nothing hashed at open
+    rows = loaded.reference_rows([4])
+    np.testing.assert_array_equal(loaded.local_descriptors(rows), m.descriptors[rows])
+    np.testing.assert_array_equal(loaded.keypoint_points3D(rows), m.points3D[m.point_index[rows]])
+    offset = loaded._mapped["descriptors"]._offset
+    row_bytes = 16 * 2
+    touched = set(range((offset + rows[0] * row_bytes) // 512, (offset + (rows[-1] + 1) * row_bytes - 1) // 512 + 1))
+    assert set(np.flatnonzero(verifier.verified)) == touched
+
+
+def test_damage_inside_a_file_is_caught_on_first_use_and_by_verify_map(tmp_path, capsys):
+    m = make_map(R=6, per_ref=40, C=16, storage=MapStorageConfig(checksum_block_bytes=512))
+    m.save(tmp_path / "map")
+    path = tmp_path / "map" / "descriptors.npy"
+    data = bytearray(path.read_bytes())
+    damaged_row = int(m.offsets[5]) + 3  # in the last reference
+    byte = len(data) - m.descriptors.nbytes + damaged_row * 32
+    data[byte] ^= 0xFF
+    path.write_bytes(bytes(data))
+    loaded = SparseMap.load(tmp_path / "map")  # same size: opening does not read the descriptors
+    loaded.local_descriptors(loaded.reference_rows([0, 1]))  # intact references still localize
+    with pytest.raises(MapError, match=r"descriptors.npy: bytes .* differ from their checksum.*damaged"):
+        loaded.local_descriptors(loaded.reference_rows([5]))
+    assert verify_map(tmp_path / "map") == 1
+    out = capsys.readouterr().out
+    assert "DAMAGED  descriptors.npy" in out and "ok       points3D.npy" in out and "rebuild the map" in out
+    with pytest.raises(MapError, match="damaged"):
+        loaded.save(tmp_path / "copy")  # re-saving an opened map never launders damage under new checksums
+    m.save(tmp_path / "map")
+    assert verify_map(tmp_path / "map") == 0
+    assert capsys.readouterr().out.strip().endswith("intact")
+
+
+def test_verify_map_finds_bad_values_behind_valid_checksums(tmp_path, monkeypatch, capsys):
+    """verify-map also checks values: a map written with fresh checksums by a tool that skipped validation."""
+    m = make_map()
+    m.points3D[0] = np.nan
+    with pytest.raises(MapError, match="NaN"):
+        m.save(tmp_path / "map")  # saving validates
+    monkeypatch.setattr(SparseMap, "validate", lambda self, check_values=True: None)
+    m.save(tmp_path / "map")
+    monkeypatch.undo()
+    assert verify_map(tmp_path / "map") == 1
+    assert "NaN" in capsys.readouterr().out
+
+
+def test_old_format_version_asks_for_a_rebuild(tmp_path):
+    make_map().save(tmp_path / "map")
+    header = tmp_path / "map" / "map.yaml"
+    header.write_text(header.read_text().replace(f"format_version: {FORMAT_VERSION}", "format_version: 1"))
+    with pytest.raises(MapError, match=r"version 1, this s2dhm_ros reads version 2.*rebuild the map with `s2dhm "
+                                       "build-map`"):
+        SparseMap.load(tmp_path / "map")
+
+
+def test_poses_and_cameras_round_trip_exactly(tmp_path):
+    rng = np.random.default_rng(3)
+    m = make_map(R=4)
+    m.cam_from_world = [Pose(Rotation.random(random_state=r).as_matrix(), rng.normal(size=3)) for r in range(4)]
+    m.cameras = [Camera("PINHOLE", 64, 48, (50, 50, 32, 24)), Camera("SIMPLE_RADIAL", 80, 60, (70, 40, 30, 0.01))] * 2
+    m.save(tmp_path / "map")
+    loaded = SparseMap.load(tmp_path / "map")
+    assert loaded.cameras == m.cameras
+    for a, b in zip(loaded.cam_from_world, m.cam_from_world):
+        np.testing.assert_allclose(a.R, b.R, atol=1e-12)
+        np.testing.assert_allclose(a.t, b.t)
+
+
+def test_pca_reduced_descriptors_decode_close_to_the_originals(tmp_path):
+    """PCA to d dims in float16: descriptors of rank <= d come back to fp16 precision, in memory and from disk;
+    the file is C / d times smaller."""
+    rng = np.random.default_rng(1)
+    full = make_map(R=4, per_ref=200, C=64)
+    basis = np.linalg.qr(rng.normal(size=(64, 8)))[0]
+    unit = rng.normal(size=(800, 8)) @ basis.T
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    fields = {**_fields(full), "descriptors": unit.astype(np.float16)}
+    reduced = SparseMap(**fields, storage=MapStorageConfig(descriptor_dim=8))
+    assert reduced.descriptors.shape == (800, 8) and reduced.descriptor_dim == 64
+    rows = reduced.reference_rows([1, 3])
+    np.testing.assert_allclose(reduced.local_descriptors(rows), unit[rows], atol=3e-3)
+    reduced.save(tmp_path / "map")
+    loaded = SparseMap.load(tmp_path / "map")
+    np.testing.assert_array_equal(loaded.local_descriptors(rows), reduced.local_descriptors(rows))
+    header = yaml.safe_load((tmp_path / "map" / "map.yaml").read_text())
+    assert header["storage"]["descriptors"] == "pca_float16" and header["counts"]["descriptor_dim"] == 64
+    SparseMap(**fields).save(tmp_path / "full")
+    size = {name: (tmp_path / name / "descriptors.npy").stat().st_size for name in ("full", "map")}
+    assert size["full"] > 7 * size["map"]
+
+
+def verify_map(path) -> int:
+    """`s2dhm verify-map PATH` (its module alone: the whole command line imports torch and ROS readers)."""
+    return verify_map_command(argparse.Namespace(map=path))

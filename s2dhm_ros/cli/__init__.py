@@ -11,6 +11,7 @@ import sys
 COMMAND_MODULES = [
     "s2dhm_ros.cli.demo",
     "s2dhm_ros.cli.map_commands",
+    "s2dhm_ros.cli.verify_map_command",
     "s2dhm_ros.cli.localize_commands",
     "s2dhm_ros.cli.evaluate_commands",
     "s2dhm_ros.cli.bag_commands",

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import LocalizerConfig, load_config, to_dict
+from ..config import LocalizerConfig, MapBuilderConfig, load_config, to_dict
 from ..evaluation.leave_one_out import QueryOutcome, leave_one_out, summarize
 from ..evaluation.metrics import THRESHOLDS, finite_or_none
 from ..features import BACKBONES
@@ -46,6 +46,11 @@ def register(subparsers) -> None:
     p.add_argument("--backbone", choices=BACKBONES, help="override features.backbone of the config")
     p.add_argument("--views", nargs="+", metavar="VIEW",
                    help="hold out only these views: 0-based indices or image names (default: all)")
+    p.add_argument("--builder-config", type=Path, help="MapBuilderConfig YAML for the maps (e.g. "
+                                                       "config/map_builder.yaml); its features are the localizer's")
+    p.add_argument("--descriptor-dim", type=int,
+                   help="store the maps' local descriptors PCA-reduced to this many dimensions (0: all, in float16; "
+                        "default: the builder config's storage.descriptor_dim), to measure what it costs")
     p.add_argument("--no-baseline", action="store_true", help="skip the sparse-to-sparse baseline (faster)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON document on stdout instead of the table (schema: module docstring)")
@@ -88,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(LocalizerConfig, args.config, node_name="localizer")
     if args.backbone:
         config = dataclasses.replace(config, features=dataclasses.replace(config.features, backbone=args.backbone))
+    builder = load_config(MapBuilderConfig, args.builder_config, node_name="map_builder")
+    storage = builder.storage if args.descriptor_dim is None else dataclasses.replace(
+        builder.storage, descriptor_dim=args.descriptor_dim)
+    builder = dataclasses.replace(builder, features=config.features, storage=storage)
     runs = [r for r in RUNS if not (args.no_baseline and r == BASELINE_RUN)]
     document: dict[str, Any] = {"config": to_dict(config), "scenes": {}}
 
@@ -98,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     for scene in args.scenes:
         try:
-            outcomes = leave_one_out(scene, config, runs=runs, views=args.views,
+            outcomes = leave_one_out(scene, config, builder, runs=runs, views=args.views,
                                      on_view=lambda so_far, name=scene.name: save(name, so_far, False))
         except (ValueError, FileNotFoundError) as e:  # a bad --views entry or scene folder: say so, keep what was written
             print(f"error: {e}", file=sys.stderr)

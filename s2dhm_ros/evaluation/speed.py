@@ -119,7 +119,6 @@ def _time_device(sparse_map: SparseMap, extractor: DenseExtractor, image: np.nda
                              retrieval=RetrievalConfig(num_references=n), matcher=settings.matcher)
     localizer = Localizer(sparse_map, config, extractor=extractor)
     features = extractor.extract(image)  # the matcher-alone inputs: the same query, computed once
-    descriptors = torch.from_numpy(np.ascontiguousarray(sparse_map.descriptors))
     ids = {name: r for r, name in enumerate(sparse_map.reference_names)}
     opt: dict[str, list[float]] = {s: [] for s in STAGES}
     paper: dict[str, list[float]] = {s: [] for s in STAGES}
@@ -130,8 +129,9 @@ def _time_device(sparse_map: SparseMap, extractor: DenseExtractor, image: np.nda
     for i in range(settings.warmup + settings.repeats):
         result = localizer.localize(image, camera)
         peak_opt = max(peak_opt, _reset_peak(device))
-        per_ref = [descriptors[sparse_map.reference_slice(ids[name])] for name in result.retrieved]
-        gather = _gather_seconds(sparse_map, descriptors, [ids[name] for name in result.retrieved])
+        per_ref = [torch.from_numpy(sparse_map.local_descriptors(sparse_map.reference_rows([ids[name]])))
+                   for name in result.retrieved]
+        gather = _gather_seconds(sparse_map, [ids[name] for name in result.retrieved])
         slow = match_paper_path(per_ref, features.hypercolumns, config.matcher)
         peak_paper = max(peak_paper, _reset_peak(device))
         fast = match_sparse_to_dense(torch.cat(per_ref), features.hypercolumns, config.matcher)
@@ -163,11 +163,11 @@ def _time_device(sparse_map: SparseMap, extractor: DenseExtractor, image: np.nda
     return row, paper_row, matching
 
 
-def _gather_seconds(sparse_map: SparseMap, descriptors: torch.Tensor, ref_ids: list[int]) -> float:
+def _gather_seconds(sparse_map: SparseMap, ref_ids: list[int]) -> float:
     """Time of what Localizer._match does before matching and the paper path does not: the retrieved
     references' descriptor rows gathered into one (sum P_r, C) block."""
     start = time.perf_counter()
-    block = descriptors[torch.from_numpy(sparse_map.reference_rows(ref_ids))]
+    block = sparse_map.local_descriptors(sparse_map.reference_rows(ref_ids))
     seconds = time.perf_counter() - start
     del block
     return seconds

@@ -171,4 +171,4 @@ def _assemble(frames, features, points3D, observations, config, frame_id, backbo
         keypoints=np.concatenate(keypoints).astype(np.float64), point_index=np.concatenate(point_index),
         descriptors=np.concatenate(descriptors).astype(np.float16), offsets=np.array(offsets, dtype=np.int64),
         points3D=points3D.astype(np.float64), global_descriptors=pca(globals_), pca=pca,
-        metadata={"builder": to_dict(config), **(metadata or {})})
+        metadata={"builder": to_dict(config), **(metadata or {})}, storage=config.storage)
