@@ -23,7 +23,7 @@ def test_pairs_by_pose():
 
 def test_tracks_merge_pairwise_matches():
     matches = {(0, 1): np.array([[0, 5], [1, 6]]), (1, 2): np.array([[5, 7]]), (0, 2): np.array([[1, 8]])}
-    tracks = sorted(build_tracks([2, 7, 9], matches))
+    tracks = build_tracks([2, 7, 9], matches).as_lists()
     assert tracks == [[(0, 0), (1, 5), (2, 7)], [(0, 1), (1, 6), (2, 8)]]
 
 
