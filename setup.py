@@ -30,7 +30,11 @@ setup(
         "matplotlib",
         "pillow",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        # `s2dhm build-map --scheduler`: map building sharded over a Dask cluster (s2dhm_ros/mapping/engine.py)
+        "distributed": ["dask[distributed]>=2024.1"],
+        "test": ["pytest", "dask[distributed]>=2024.1"],
+    },
     zip_safe=True,
     maintainer="s2dhm_ros developers",
     maintainer_email="s2dhm-ros@example.org",

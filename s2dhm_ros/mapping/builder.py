@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from ..config import MapBuilderConfig, to_dict
@@ -76,11 +77,7 @@ def build_map(frames: Sequence[Frame], config: MapBuilderConfig | None = None, o
         cache_dir = Path(output_dir).parent / f".{Path(output_dir).name}.features"
     cache = None
     if cache_dir is not None:
-        cache = FeatureCache(Path(cache_dir), {"fingerprint": fingerprint, "detector": config.detector,
-                                               "max_keypoints": config.max_keypoints,
-                                               "detection_max_image_size": config.detection_max_image_size,
-                                               "source": (metadata or {}).get("source"),
-                                               "frames": _frames_identity(frames)})
+        cache = FeatureCache(Path(cache_dir), cache_settings(frames, config, fingerprint, metadata))
     store = FeatureStore([f.name for f in frames], cache)
     poses = [f.cam_from_world for f in frames]
     cameras = [f.camera for f in frames]
@@ -137,6 +134,14 @@ def _check_frames(frames: Sequence[Frame]) -> None:
         raise MapError(f"{len(missing)} reference images have no pose (e.g. {missing[0]}); maps need known poses")
 
 
+def cache_settings(frames: Sequence[Frame], config: MapBuilderConfig, fingerprint: str,
+                   metadata: dict | None) -> dict:
+    """What identifies cached features: the backbone, the detector settings, the source and its images."""
+    return {"fingerprint": fingerprint, "detector": config.detector, "max_keypoints": config.max_keypoints,
+            "detection_max_image_size": config.detection_max_image_size,
+            "source": (metadata or {}).get("source"), "frames": _frames_identity(frames)}
+
+
 def _frames_identity(frames: Sequence[Frame]) -> str:
     """Names and image sizes of the frames: a resumed build must be of the same images."""
     listing = "\n".join(f"{f.name} {f.camera.width}x{f.camera.height}" for f in frames)
@@ -186,16 +191,25 @@ def _pair_batch(pairs: list[tuple[int, int]], store: FeatureStore, poses: list[P
 
 def match_pairs(batch: PairBatch, max_error_px: float) -> list[np.ndarray]:
     """Mutual nearest neighbours of each pair, kept when within `max_error_px` of the epipolar geometry of the
-    known poses (Sampson distance). Returns one (K, 2) keypoint index array per pair."""
-    out = []
-    for i, j in batch.pairs:
-        m = mutual_nearest_neighbors(batch.descriptors[i], batch.descriptors[j])
-        if len(m):
-            err = sampson_error_px(batch.keypoints[i][m[:, 0]], batch.keypoints[j][m[:, 1]],
-                                   batch.cameras[i], batch.cameras[j], batch.poses[i], batch.poses[j])
-            m = m[err <= max_error_px]
-        out.append(m)
-    return out
+    known poses (Sampson distance). Returns one (K, 2) keypoint index array per pair.
+
+    Torch runs single-threaded here, in every engine: a pair is a small problem (measured on 2 busy cores, 585
+    keypoints: 7 ms with 1 thread, 122 ms with 2), pairs run in parallel on the engine's workers instead, and
+    one thread count everywhere keeps the float results of a sharded build equal to a local one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = []
+        for i, j in batch.pairs:
+            m = mutual_nearest_neighbors(batch.descriptors[i], batch.descriptors[j])
+            if len(m):
+                err = sampson_error_px(batch.keypoints[i][m[:, 0]], batch.keypoints[j][m[:, 1]],
+                                       batch.cameras[i], batch.cameras[j], batch.poses[i], batch.poses[j])
+                m = m[err <= max_error_px]
+            out.append(m)
+        return out
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _triangulate(tracks: Tracks, store: FeatureStore, poses: list[Pose], cameras: list[Camera],
