@@ -11,6 +11,7 @@ from s2dhm_ros.map_format import ARRAYS
 pytest.importorskip("dask.distributed")
 
 
+@pytest.mark.slow  # ~25 s on 2 cores: two builds and a cluster of worker processes
 def test_sharded_build_is_the_single_machine_build(street, tmp_path, monkeypatch):
     frames = street[0][:5]
     # Small work items so that matches and tracks are split over several tasks and merged back.
