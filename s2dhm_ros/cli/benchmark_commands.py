@@ -14,6 +14,7 @@ from ..evaluation.datasets.robotcar_seasons import SPLITS as ROBOTCAR_SPLITS
 from ..geometry import Pose
 from ..weights_download import CHECKPOINTS, DEFAULT_DIR, commands, download, install
 from .map_open_command import add_map_open_parser
+from .map_build_benchmark_command import add_map_build_parser
 from .speed_command import add_speed_parser
 
 # The paper's per-dataset settings (Sec. 5.1): N retrieved references and the ratio-test fraction f.
@@ -62,6 +63,7 @@ def register(subparsers) -> None:
         p.set_defaults(func=run_benchmark)
     add_speed_parser(sub)
     add_map_open_parser(sub)
+    add_map_build_parser(sub)
 
     weights = subparsers.add_parser(
         "download-weights", help="download and verify the published checkpoints",

@@ -12,6 +12,7 @@ from ..io.bag_source import BagSourceConfig
 from ..io.posed_images import read_posed_images
 from ..io.strecha import read_strecha_scene
 from ..mapping.builder import build_map
+from ..mapping.engine import create_engine
 from ..runtime.map_from_bag import build_map_from_bag
 from ..runtime.node_config import MapBuilderNodeConfig
 from .options import add_dataclass_options, dataclass_from_options
@@ -26,6 +27,14 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="map directory to write (replaced atomically)")
     p.add_argument("--config", type=Path, help="YAML with MapBuilderConfig fields (e.g. config/map_builder.yaml)")
     p.add_argument("--frame-id", default=None, help="name of the map frame (default: 'map'; with --bag, --map-frame)")
+    p.add_argument("--scheduler", metavar="ADDRESS|local:N",
+                   help="run feature extraction, matching and triangulation on a Dask cluster: a scheduler address "
+                        "(tcp://host:8786) or local:N worker processes here (needs s2dhm_ros[distributed]); the map "
+                        "is the one a build without it writes")
+    p.add_argument("--feature-cache", type=Path, metavar="DIR",
+                   help="keep the per-image features in DIR after the build, so that a rebuild with other matching "
+                        "or triangulation settings extracts nothing (default: a hidden folder next to --out, "
+                        "removed after success)")
     source = p.add_argument_group("posed images")
     source.add_argument("--images", type=Path, help="image folder")
     source.add_argument("--poses", type=Path, help="'NAME QW QX QY QZ TX TY TZ' per line (cam_from_world)")
@@ -39,6 +48,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(MapBuilderConfig, args.config, node_name="map_builder")
+    engine = create_engine(args.scheduler)
+    try:
+        return _build(args, config, engine)
+    finally:
+        engine.close()
+
+
+def _build(args: argparse.Namespace, config: MapBuilderConfig, engine) -> int:
     frame_id = args.frame_id or "map"
     if args.bag:
         source = dataclass_from_options(BagSourceConfig, args)
@@ -51,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 if stats.images_seen >= stats.images_total:
                     bar.close()  # reading is done; the builder's own bars follow
             report = build_map_from_bag(MapBuilderNodeConfig(str(args.bag), str(args.out), source), config,
-                                        on_image=on_image)
+                                        on_image=on_image, cache_dir=args.feature_cache, engine=engine)
         print(report.bag.summary())
         print(f"map written to {args.out}: {report.build}")
         return 0
@@ -65,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         metadata = {"source": {"images": str(args.images.resolve()), "poses": str(args.poses.resolve())}}
     else:
         raise ValueError("give a source: --bag, --strecha, or --images with --poses and --intrinsics")
-    _, summary = build_map(frames, config, args.out, metadata=metadata, frame_id=frame_id)
+    _, summary = build_map(frames, config, args.out, metadata=metadata, frame_id=frame_id,
+                           cache_dir=args.feature_cache, engine=engine)
     print(f"map written to {args.out}: {summary}")
     return 0

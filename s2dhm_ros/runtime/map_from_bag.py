@@ -11,6 +11,7 @@ from typing import Callable
 from ..config import MapBuilderConfig
 from ..io.bag_source import BagReadStats, frames_from_bag
 from ..mapping.builder import BuildSummary, build_map
+from ..mapping.engine import Engine
 from .node_config import MapBuilderNodeConfig
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,10 @@ def _bag_identity(bag: Path) -> dict[str, int]:
 
 def build_map_from_bag(settings: MapBuilderNodeConfig, config: MapBuilderConfig,
                        on_image: Callable[[BagReadStats], None] | None = None,
-                       progress: bool = True) -> MapFromBagReport:
-    """Read the keyframes of `settings.bag`, build the map and write it atomically to `settings.output`."""
+                       progress: bool = True, cache_dir: str | Path | None = None,
+                       engine: Engine | None = None) -> MapFromBagReport:
+    """Read the keyframes of `settings.bag`, build the map and write it atomically to `settings.output`
+    (`cache_dir` and `engine`: see `build_map`)."""
     if not settings.bag or not settings.output:
         raise ValueError("both `bag` (the recording) and `output` (the map directory to write) must be given")
     frames, stats = frames_from_bag(settings.bag, settings.source, on_image)
@@ -45,5 +48,5 @@ def build_map_from_bag(settings: MapBuilderNodeConfig, config: MapBuilderConfig,
                            **dataclasses.asdict(settings.source),
                            "intrinsics_used": stats.intrinsics_source, "camera_frames_used": list(stats.camera_frames)}}
     _, summary = build_map(frames, config, settings.output, metadata=metadata,
-                           frame_id=settings.source.map_frame, progress=progress)
+                           frame_id=settings.source.map_frame, progress=progress, cache_dir=cache_dir, engine=engine)
     return MapFromBagReport(stats, summary, Path(settings.output))
