@@ -55,6 +55,10 @@ class PoseConfig:
     ransac_max_error_cells: float = 1.0
     ransac_max_error_px: float | None = None  # an explicit threshold in original pixels overrides the cells
     min_inliers: int = 15  # paper: a pose needs at least 15 inliers
+    # Pixel noise (std, original pixels) of one match, for the pose covariance (one observation per query cell).
+    # None: a cell / sqrt(12), the std of a position uniform over one cell of the query's feature grid (calibrated
+    # against ground truth in docs/pose-prior.md).
+    covariance_pixel_noise_px: float | None = None
     ransac_confidence: float = 0.99999
     ransac_max_trials: int = 10000
 

@@ -8,7 +8,7 @@ import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -18,6 +18,8 @@ from ..geometry import pose_error
 from ..io.strecha import read_strecha_scene
 from ..localizer import Localizer
 from ..mapping.builder import build_map
+from ..runtime.pose_output import published_pose
+from ..runtime.pose_prior import nees
 from ..synthetic.appearance import simulate_night
 from .metrics import median_errors, recall_at_thresholds
 
@@ -35,21 +37,23 @@ class QueryOutcome:
     error_deg: float
     num_inliers: int
     timings: dict[str, float]
+    nees: float = float("nan")  # of the published (ROS order) camera pose and covariance; NaN when it failed
 
 
 def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | None = None,
                   builder_config: MapBuilderConfig | None = None,
                   runs: Iterable[tuple[str, str]] = (("day", "sparse_to_dense"), ("night", "sparse_to_dense"),
                                                      ("night", "sparse_to_sparse")),
-                  seed: int = 0, progress: bool = True) -> list[QueryOutcome]:
-    """Localize every view of the scene against a map of the others; `runs` are (condition, method) pairs."""
+                  seed: int = 0, progress: bool = True, views: Sequence[int] | None = None) -> list[QueryOutcome]:
+    """Localize every view of the scene (or the `views`, by index) against a map of the others; `runs` are
+    (condition, method) pairs."""
     localizer_config = localizer_config or LocalizerConfig()
     builder_config = builder_config or MapBuilderConfig(features=localizer_config.features)
     frames = read_strecha_scene(scene_dir)
     runs = list(runs)
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="s2dhm-loo-") as cache:  # features shared by all folds
-        for q in tqdm(range(len(frames)), desc=f"leave-one-out {Path(scene_dir).name}", unit="view",
+        for q in tqdm(range(len(frames)) if views is None else list(views), desc=f"leave-one-out {Path(scene_dir).name}", unit="view",
                       disable=not progress):
             query = frames[q]
             sparse_map, _ = build_map(frames[:q] + frames[q + 1:], builder_config, progress=False, cache_dir=cache)
@@ -66,8 +70,15 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
                 result = localizers[method].localize(images[condition], query.camera)
                 dt, dr = pose_error(result.cam_from_world, query.cam_from_world) if result.success else (np.inf, np.inf)
                 outcomes.append(QueryOutcome(query.name, condition, method, result.success, dt, dr,
-                                             result.num_inliers, result.timings))
+                                             result.num_inliers, result.timings, _nees(result, query.cam_from_world)))
     return outcomes
+
+
+def _nees(result, cam_from_world_truth) -> float:
+    if not result.success or result.covariance is None:
+        return float("nan")
+    published = published_pose(result.cam_from_world, result.covariance)
+    return nees(published.map_from_frame, published.covariance, cam_from_world_truth.inverse())
 
 
 def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
