@@ -12,14 +12,14 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .messages import message_class, package_module, trigger_service
+from .messages import empty_service, message_class, package_module, trigger_service
 
 MESSAGE_PACKAGES = {
     "builtin_interfaces.msg": ["Time", "Duration"],
     "std_msgs.msg": ["Header"],
-    "geometry_msgs.msg": ["Point", "Quaternion", "Pose", "PoseWithCovariance", "PoseWithCovarianceStamped",
-                          "Vector3", "Transform", "TransformStamped"],
-    "sensor_msgs.msg": ["Image", "CompressedImage", "CameraInfo", "RegionOfInterest"],
+    "geometry_msgs.msg": ["Point", "Quaternion", "Pose", "PoseArray", "PoseWithCovariance",
+                          "PoseWithCovarianceStamped", "Vector3", "Transform", "TransformStamped"],
+    "sensor_msgs.msg": ["Image", "CompressedImage", "CameraInfo", "RegionOfInterest", "PointCloud2", "PointField"],
     "diagnostic_msgs.msg": ["DiagnosticArray", "DiagnosticStatus", "KeyValue"],
     "tf2_msgs.msg": ["TFMessage"],
 }
@@ -105,9 +105,18 @@ class Logger:
 
 # --- node -------------------------------------------------------------------------------------------------------------
 
+class ReliabilityPolicy:
+    RELIABLE, BEST_EFFORT = "reliable", "best_effort"
+
+
+class DurabilityPolicy:
+    VOLATILE, TRANSIENT_LOCAL = "volatile", "transient_local"
+
+
 class QoSProfile:
-    def __init__(self, *, depth: int = 10, reliability: str = "reliable", **kwargs: Any) -> None:
-        self.depth, self.reliability = depth, reliability
+    def __init__(self, *, depth: int = 10, reliability: str = "reliable", durability: str = "volatile",
+                 **kwargs: Any) -> None:
+        self.depth, self.reliability, self.durability = depth, reliability, durability
 
 
 qos_profile_sensor_data = QoSProfile(depth=5, reliability="best_effort")
@@ -353,7 +362,8 @@ def install(monkeypatch: Any) -> RclpyState:
     modules = {
         "rclpy": _module("rclpy", init=state.init, try_shutdown=state.try_shutdown),
         "rclpy.node": _module("rclpy.node", Node=Node),
-        "rclpy.qos": _module("rclpy.qos", QoSProfile=QoSProfile, qos_profile_sensor_data=qos_profile_sensor_data),
+        "rclpy.qos": _module("rclpy.qos", QoSProfile=QoSProfile, qos_profile_sensor_data=qos_profile_sensor_data,
+                             ReliabilityPolicy=ReliabilityPolicy, DurabilityPolicy=DurabilityPolicy),
         "rclpy.callback_groups": _module("rclpy.callback_groups", CallbackGroup=CallbackGroup,
                                          MutuallyExclusiveCallbackGroup=MutuallyExclusiveCallbackGroup,
                                          ReentrantCallbackGroup=ReentrantCallbackGroup),
@@ -371,7 +381,7 @@ def install(monkeypatch: Any) -> RclpyState:
                            LookupException=LookupException),
         "cv_bridge": _module("cv_bridge", CvBridge=CvBridge),
         "std_srvs": _module("std_srvs"),
-        "std_srvs.srv": _module("std_srvs.srv", Trigger=trigger_service()),
+        "std_srvs.srv": _module("std_srvs.srv", Trigger=trigger_service(), Empty=empty_service()),
     }
     for dotted, names in MESSAGE_PACKAGES.items():
         package, kind = dotted.split(".")

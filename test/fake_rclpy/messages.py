@@ -129,6 +129,12 @@ def trigger_service() -> type:
     return type("Trigger", (), {"Request": request, "Response": response})
 
 
+def empty_service() -> type:
+    """std_srvs/srv/Empty: empty Request and Response."""
+    return type("Empty", (), {"Request": message_class("std_srvs/srv/Empty_Request", ([], [])),
+                              "Response": message_class("std_srvs/srv/Empty_Response", ([], []))})
+
+
 def from_rosbags(msg: Any) -> Any:
     """The stand-in rclpy message equal to a rosbags message (as `ros2 bag play` would deliver it)."""
     _, fields = _STORE.fielddefs[msg.__msgtype__]
