@@ -82,11 +82,15 @@ def _nees(result, cam_from_world_truth) -> float:
 
 
 def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
-    """Per (condition, method): recall at the benchmark thresholds and median errors."""
+    """Per (condition, method): recall at the benchmark thresholds, median errors, and the mean and median NEES of
+    the published covariance over the localized views (6 when honest; NaN when none has one)."""
     summary = {}
     for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
         errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
         median_m, median_deg = median_errors(errors[:, 0], errors[:, 1])
+        nees_values = np.array([o.nees for o in outcomes if (o.condition, o.method) == key and np.isfinite(o.nees)])
         summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1]),
-                        "median_m": median_m, "median_deg": median_deg}
+                        "median_m": median_m, "median_deg": median_deg,
+                        "mean_nees": float(nees_values.mean()) if len(nees_values) else float("nan"),
+                        "median_nees": float(np.median(nees_values)) if len(nees_values) else float("nan")}
     return summary
