@@ -57,7 +57,7 @@ class PosePrior:
     known_axes: tuple[int, ...] = ALL_AXES  # dimensions the prior constrains
 
     def position_std_m(self) -> float:
-        """Largest standard deviation of the position over its known axes (0 when none is known)."""
+        """Largest standard deviation of the position over its known axes (inf when none is known)."""
         axes = [a for a in self.known_axes if a < 3]
         if not axes:
             return float("inf")
