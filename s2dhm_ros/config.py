@@ -62,6 +62,12 @@ class PoseConfig:
     ransac_max_error_cells: float = 1.0
     ransac_max_error_px: float | None = None  # an explicit threshold in original pixels overrides the cells
     min_inliers: int = 15  # paper: a pose needs at least 15 inliers
+    # Pixel noise (std) of one match for the pose covariance (one observation per query cell), in query feature
+    # cells. Measured: a cell / sqrt(12) (the spread of a position uniform over one cell) makes the covariance ~37x
+    # too small on real images (NEES 220, errors are correlated across matches); 1.75 cells brings the mean NEES of
+    # the Strecha fountain-P11 leave-one-out to 6 (docs/pose-prior.md, "Calibration").
+    covariance_noise_cells: float = 1.75
+    covariance_pixel_noise_px: float | None = None  # an explicit noise in original pixels overrides the cells
     ransac_confidence: float = 0.99999
     ransac_max_trials: int = 10000
 

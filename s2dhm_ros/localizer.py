@@ -1,9 +1,11 @@
 """Query image + intrinsics -> 6-DoF pose in the map frame: the online part of the paper's pipeline.
 
     dense query features (one backbone forward)
-    -> retrieval of the top-N references (PCA-whitened global descriptors, faiss)
+    -> retrieval of the top-N references (PCA-whitened global descriptors, faiss), optionally among given
+       candidates only (the references near a pose prior: `references_near`)
     -> sparse-to-dense matching of all their map keypoints (one batched correlation) + ratio test
     -> PnP + LO-RANSAC per reference, keep the pose with the most inliers (>= min_inliers)
+    -> that pose refined on its inliers, one per query feature-grid cell, and its covariance from them
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,7 +23,8 @@ from .features import create_extractor
 from .features.base import DenseExtractor, DenseFeatures
 from .features.keypoints import SiftDetector
 from .geometry import Camera, Pose
-from .geometry.absolute_pose import AbsolutePose, estimate_absolute_pose
+from .geometry.absolute_pose import AbsolutePose, estimate_absolute_pose, one_per_cell, pose_covariance, \
+    refine_absolute_pose, reprojection_errors
 from .map_format import MapError, SparseMap
 from .matching import match_sparse_to_dense
 from .matching.sparse_to_sparse import match_sparse_to_sparse
@@ -34,7 +38,9 @@ STAGES = ("dense_features", "retrieval", "correspondence_maps", "ratio_test", "s
 class LocalizationResult:
     success: bool
     cam_from_world: Pose | None = None
-    covariance: np.ndarray | None = None  # (6, 6) pycolmap covariance of cam_from_world
+    # (6, 6) covariance of cam_from_world over pycolmap's tangent (runtime/pose_output.py), for a pixel noise of
+    # `pixel_noise_px`, one observation per query feature-grid cell
+    covariance: np.ndarray | None = None
     num_inliers: int = 0  # distinct query pixels among the PnP inliers
     reference: str | None = None  # name of the reference image whose matches gave the pose
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (STAGES)
@@ -42,6 +48,15 @@ class LocalizationResult:
     inlier_points2D: np.ndarray | None = None  # (K, 2) query pixels of the inlier matches
     retrieved: list[str] = field(default_factory=list)
     num_matches: int = 0  # 2D-3D matches that passed the ratio test, over all retrieved references
+    retrieval_scores: list[float] = field(default_factory=list)  # cosine similarity of each of `retrieved`
+    pixel_noise_px: float | None = None  # the pixel noise (std) the covariance assumes
+    num_candidates: int | None = None  # references retrieval chose from: None = the whole map
+
+    @property
+    def reference_score(self) -> float | None:
+        """Retrieval similarity of the reference that gave the pose."""
+        return self.retrieval_scores[self.retrieved.index(self.reference)] if self.reference in self.retrieved \
+            else None
 
 
 @dataclass
@@ -64,14 +79,33 @@ class Localizer:
                            f"the localizer uses {self.extractor.name} ({self.extractor.fingerprint()}): use the "
                            "same backbone, weights and max_image_size as the map, or rebuild the map")
         self._detector = SiftDetector() if self.config.matcher.method == "sparse_to_sparse" else None
+        self._reference_centers = np.array([pose.center for pose in sparse_map.cam_from_world])  # (R, 3)
 
     @classmethod
     def from_map(cls, map_dir: str | Path, config: LocalizerConfig | None = None) -> "Localizer":
         return cls(SparseMap.load(map_dir), config)
 
-    def localize(self, image: np.ndarray, camera: Camera) -> LocalizationResult:
-        """image: RGB uint8 (H, W, 3) matching `camera`'s size; camera: the query's own intrinsics."""
+    def references_near(self, position: np.ndarray, radius_m: float,
+                        axes: Sequence[int] = (0, 1, 2)) -> np.ndarray:
+        """Ids of the references whose camera centre lies within `radius_m` of `position` (map frame, (3,)),
+        measured over the coordinate `axes` only (e.g. (0, 1) when a prior leaves the height unknown)."""
+        axes = list(axes)
+        offsets = self._reference_centers[:, axes] - np.asarray(position, dtype=np.float64)[axes]
+        return np.flatnonzero(np.linalg.norm(offsets, axis=1) <= radius_m)
+
+    def localize(self, image: np.ndarray, camera: Camera,
+                 candidates: Sequence[int] | None = None) -> LocalizationResult:
+        """image: RGB uint8 (H, W, 3) matching `camera`'s size; camera: the query's own intrinsics;
+        candidates: reference ids that retrieval may choose from (None: the whole map; empty: fails at once)."""
         _check_query(image, camera)
+        if candidates is not None:
+            candidates = np.unique(np.asarray(candidates, dtype=np.int64))
+            if len(candidates) and (candidates[0] < 0 or candidates[-1] >= self.map.num_references):
+                raise ValueError(f"candidate reference ids must be in [0, {self.map.num_references}), "
+                                 f"got {candidates[0]}..{candidates[-1]}")
+            if not len(candidates):
+                return LocalizationResult(False, timings=dict.fromkeys(STAGES, 0.0), num_candidates=0,
+                                          failure_reason="no candidate reference (none near the prior)")
         timings = dict.fromkeys(STAGES, 0.0)
         start = time.perf_counter()
         features = self.extractor.extract(image)
@@ -80,31 +114,52 @@ class Localizer:
 
         t = time.perf_counter()
         query_global = self.map.pca(features.global_descriptor.float().cpu().numpy()[None])[0]
-        ref_ids, _ = search(self.map.index, query_global, self.config.retrieval.num_references,
-                            self.config.retrieval.ivf_nprobe)
+        ref_ids, scores = self._retrieve(query_global, candidates)
         timings["retrieval"] = time.perf_counter() - t
         retrieved = [self.map.reference_names[r] for r in ref_ids]
+        num_candidates = None if candidates is None else len(candidates)
 
-        candidates = self._match(features, image, [int(r) for r in ref_ids], timings)
+        matches = self._match(features, image, [int(r) for r in ref_ids], timings)
         t = time.perf_counter()
         cell = np.array([features.stride / features.scale[0], features.stride / features.scale[1]])
         max_error_px = self.config.pose.ransac_max_error_px or self.config.pose.ransac_max_error_cells * cell.mean()
         best, best_ref = None, None
-        for r, xy, xyz in zip(candidates.reference_ids, candidates.points2D, candidates.points3D):
+        for r, xy, xyz in zip(matches.reference_ids, matches.points2D, matches.points3D):
             estimate = _distinct_support(estimate_absolute_pose(xy, xyz, camera, self.config.pose, max_error_px),
                                          xy, cell)
             if estimate is not None and estimate.num_inliers >= self.config.pose.min_inliers and (
                     best is None or estimate.num_inliers > best.num_inliers):
                 best, best_ref = estimate, r
-        timings["pnp"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - start
-        num_matches = int(sum(len(x) for x in candidates.points2D))
+        num_matches = int(sum(len(x) for x in matches.points2D))
+        common = dict(retrieved=retrieved, num_matches=num_matches, retrieval_scores=[float(x) for x in scores],
+                      num_candidates=num_candidates)
         if best is None:
-            return LocalizationResult(False, timings=timings, retrieved=retrieved, num_matches=num_matches,
+            timings["pnp"] = time.perf_counter() - t
+            timings["total"] = time.perf_counter() - start
+            return LocalizationResult(False, timings=timings, **common,
                                       failure_reason=f"no reference gave a pose with >= {self.config.pose.min_inliers} "
                                                      f"inliers ({num_matches} matches passed the ratio test)")
-        return _result(best, candidates.points2D[candidates.reference_ids.index(best_ref)],
-                       self.map.reference_names[best_ref], timings, retrieved, num_matches)
+        i = matches.reference_ids.index(best_ref)
+        xy, xyz = matches.points2D[i][best.inlier_mask], matches.points3D[i][best.inlier_mask]
+        noise_px = self.config.pose.covariance_pixel_noise_px or self.config.pose.covariance_noise_cells * float(
+            cell.mean())
+        keep = one_per_cell(xy, cell, reprojection_errors(best.cam_from_world, xy, xyz, camera))
+        cam_from_world = refine_absolute_pose(best.cam_from_world, xy[keep], xyz[keep], camera, max_error_px)
+        covariance = pose_covariance(cam_from_world, xy[keep], xyz[keep], camera, noise_px)
+        timings["pnp"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - start
+        return LocalizationResult(True, cam_from_world, covariance, best.num_inliers,
+                                  self.map.reference_names[best_ref], timings, None, xy, pixel_noise_px=noise_px,
+                                  **common)
+
+    def _retrieve(self, query_global: np.ndarray, candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-N reference ids and their similarities, over the whole map (faiss) or among `candidates`."""
+        n = self.config.retrieval.num_references
+        if candidates is None:
+            return search(self.map.index, query_global, n, self.config.retrieval.ivf_nprobe)
+        scores = self.map.global_descriptors[candidates].astype(np.float32) @ query_global.astype(np.float32)
+        best = np.argsort(-scores, kind="stable")[:n]
+        return candidates[best], scores[best]
 
     def _match(self, features: DenseFeatures, image: np.ndarray, ref_ids: list[int],
                timings: dict[str, float]) -> _Candidates:
@@ -146,14 +201,7 @@ def _distinct_support(estimate: AbsolutePose | None, points2D: np.ndarray, cell_
     """
     if estimate is None:
         return None
-    distinct = len(np.unique(np.floor(points2D[estimate.inlier_mask] / cell_px), axis=0))
-    return dataclasses.replace(estimate, num_inliers=distinct)
-
-
-def _result(best: AbsolutePose, points2D: np.ndarray, reference: str, timings: dict[str, float],
-            retrieved: list[str], num_matches: int) -> LocalizationResult:
-    return LocalizationResult(True, best.cam_from_world, best.covariance, best.num_inliers, reference, timings,
-                              None, points2D[best.inlier_mask], retrieved, num_matches)
+    return dataclasses.replace(estimate, num_inliers=len(one_per_cell(points2D[estimate.inlier_mask], cell_px)))
 
 
 def _check_query(image: np.ndarray, camera: Camera) -> None:

@@ -28,7 +28,6 @@ def test_pnp_recovers_pose_with_half_outliers():
     dt, dr = pose_error(result.cam_from_world, truth)
     assert dt < 0.05 and dr < 0.2
     assert abs(result.num_inliers - (~outliers).sum()) < 0.05 * len(xy)
-    assert result.covariance.shape == (6, 6) and np.all(np.linalg.eigvalsh(result.covariance) > 0)
     assert result.inlier_mask[~outliers].mean() > 0.95
 
 
@@ -60,6 +59,6 @@ def test_collapsed_matches_do_not_count_as_support():
     collapsed = 96 + rng.uniform(0, 8, (500, 2))  # 500 matches inside one 8 x 8 px cell
     spread = np.arange(40)[:, None] * 8.0 + 4.0 + 400  # 40 matches in 40 different cells
     points2D = np.concatenate([collapsed, np.hstack([spread, spread])])
-    estimate = AbsolutePose(Pose.identity(), np.eye(6), 540, np.ones(540, dtype=bool))
+    estimate = AbsolutePose(Pose.identity(), 540, np.ones(540, dtype=bool))
     assert _distinct_support(estimate, points2D, np.array([8.0, 8.0])).num_inliers == 41
     assert _distinct_support(None, points2D, np.array([8.0, 8.0])) is None

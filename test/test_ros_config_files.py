@@ -53,7 +53,7 @@ def test_parameters_from_files_merge_in_order_and_ignore_other_nodes(tmp_path):
 def test_shipped_files_give_the_nodes_all_their_parameters():
     localizer = parameters_from_files([ROOT / "config/localizer.yaml", ROOT / "config/localizer_node.yaml"],
                                       "localizer")
-    expected = {**flatten(to_dict(LocalizerConfig())), **to_dict(LocalizerNodeConfig())}
+    expected = {**flatten(to_dict(LocalizerConfig())), **flatten(to_dict(LocalizerNodeConfig()))}
     assert localizer == {k: v for k, v in expected.items() if v is not None}
 
 

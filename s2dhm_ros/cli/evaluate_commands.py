@@ -40,7 +40,8 @@ def register(subparsers) -> None:
         description="For every view: build a map from the other views with their ground-truth poses, localize "
                     "the held-out view by day and under simulated night, with sparse-to-dense matching and the "
                     "sparse-to-sparse baseline. Prints recall at (0.25 m, 2°), (0.5 m, 5°), (5 m, 10°), median "
-                    "errors and the median time per query.")
+                    "errors, the median time per query and the mean/median NEES of the published covariance (6 when "
+                    "honest).")
     p.add_argument("scenes", nargs="+", type=Path, help="scene folders (images/, gt_dense_cameras/)")
     p.add_argument("--config", type=Path, help="LocalizerConfig YAML (e.g. config/localizer.yaml)")
     p.add_argument("--backbone", choices=BACKBONES, help="override features.backbone of the config")
@@ -83,10 +84,11 @@ def _dump(document: dict[str, Any]) -> str:
 def _print_table(name: str, outcomes: list[QueryOutcome]) -> None:
     print(f"\n{name}: {len({o.query for o in outcomes})} views")
     print(f"  {'condition':9s} {'method':16s} {'0.25m,2°':>9s} {'0.5m,5°':>9s} {'5m,10°':>9s} "
-          f"{'median m':>9s} {'median °':>9s} {'s/query':>8s}")
+          f"{'median m':>9s} {'median °':>9s} {'s/query':>8s} {'NEES mean':>9s} {'median':>7s}")
     for (condition, method), s in summarize(outcomes).items():
         print(f"  {condition:9s} {method:16s} " + " ".join(f"{100 * r:8.1f}%" for r in s["recall"])
-              + f" {s['median_m']:9.3f} {s['median_deg']:9.2f} {s['median_time_s']:8.2f}")
+              + f" {s['median_m']:9.3f} {s['median_deg']:9.2f} {s['median_time_s']:8.2f}"
+              + f" {s['mean_nees']:9.2f} {s['median_nees']:7.2f}")
 
 
 def run(args: argparse.Namespace) -> int:

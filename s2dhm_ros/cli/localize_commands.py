@@ -16,7 +16,6 @@ from ..geometry import Camera
 from ..io.posed_images import read_intrinsics
 from ..io.images import read_image_rgb
 from ..localizer import STAGES, LocalizationResult, Localizer
-from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.pose_output import published_pose
 
 
@@ -89,9 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--odom-frame", default="",
                    help="record TF map→this frame from the bag's odom→base_frame at each image stamp (REP-105), as "
                         "the node's odom_frame (default: TF map→published frame)")
-    b.add_argument("--pixel-noise-px", type=float, default=LocalizerNodeConfig.pixel_noise_px,
-                   help="reprojection noise (px) that scales the covariance, as the node's pixel_noise_px "
-                        f"(default {LocalizerNodeConfig.pixel_noise_px})")
+    b.add_argument("--pixel-noise-px", type=float, default=None,
+                   help="pixel noise (std, px) of one match for the covariance, as pose.covariance_pixel_noise_px "
+                        "(default: one feature cell / sqrt(12), see docs/pose-prior.md)")
     b.set_defaults(func=run_localize_bag)
 
 
@@ -159,6 +158,8 @@ def _output_dir(args: argparse.Namespace) -> Path:
 
 def run_localize_bag(args: argparse.Namespace) -> int:
     config = load_config(LocalizerConfig, args.config, node_name="localizer")
+    if args.pixel_noise_px is not None:
+        config.pose.covariance_pixel_noise_px = args.pixel_noise_px
     out = _output_dir(args)
     total = bl.count_images(args.bag, args.image_topic)
     localizer = Localizer.from_map(args.map, config)
@@ -175,7 +176,7 @@ def run_localize_bag(args: argparse.Namespace) -> int:
             bar.set_postfix(localized=localized, refresh=False)
             bar.update(1)
 
-        settings = bl.offline_settings(args.base_frame, args.odom_frame, args.pixel_noise_px)
+        settings = bl.offline_settings(args.base_frame, args.odom_frame)
         lookup = bl.tf_lookup(tf)
         records = bl.localize_bag(localizer, args.bag, args.image_topic, args.camera_info_topic, args.stride,
                                   groundtruth, settings, lookup, on_frame)

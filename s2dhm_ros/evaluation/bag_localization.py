@@ -105,11 +105,11 @@ def tf_lookup(tf: TfBuffer | None, tolerance_s: float = 0.05) -> Lookup:
     return lookup
 
 
-def offline_settings(base_frame: str = "", odom_frame: str = "", pixel_noise_px: float = 1.0) -> LocalizerNodeConfig:
+def offline_settings(base_frame: str = "", odom_frame: str = "") -> LocalizerNodeConfig:
     """The node's settings for a recording: TF at the image stamp (no future dating or republishing: a replay
     carries every transform)."""
     return LocalizerNodeConfig(base_frame=base_frame, odom_frame=odom_frame, publish_tf=True, tf_future_dating_s=0.0,
-                               tf_republish_rate_hz=0.0, pixel_noise_px=pixel_noise_px)
+                               tf_republish_rate_hz=0.0)
 
 
 @dataclass
@@ -177,8 +177,7 @@ def localize_bag(localizer: Localizer, bag_path: str | Path, image_topic: str = 
                              num_matches=result.num_matches, reference=result.reference,
                              failure_reason=result.failure_reason, timings=dict(result.timings))
         if result.success:
-            camera_pose = published_pose(result.cam_from_world, result.covariance,
-                                         pixel_noise_px=settings.pixel_noise_px)
+            camera_pose = published_pose(result.cam_from_world, result.covariance)
             record.map_from_camera, record.covariance = camera_pose.map_from_frame, camera_pose.covariance
             try:
                 record.published = make_fix(result.cam_from_world, result.covariance, stamp, frame_id,

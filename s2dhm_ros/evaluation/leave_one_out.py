@@ -18,6 +18,8 @@ from ..geometry import pose_error
 from ..io.strecha import read_strecha_scene
 from ..localizer import Localizer
 from ..mapping.builder import build_map
+from ..runtime.pose_output import published_pose
+from ..runtime.pose_prior import nees
 from ..synthetic.appearance import simulate_night
 from .metrics import median_errors, recall_at_thresholds
 
@@ -39,6 +41,7 @@ class QueryOutcome:
     reference: str | None = None  # the reference whose matches gave the pose
     retrieved: list[str] = field(default_factory=list)  # retrieved references, best first
     map_keypoints: int = 0  # 3D-point keypoints in the map of the other views
+    nees: float = float("nan")  # of the published (ROS order) camera pose and covariance; NaN when it failed
 
 
 def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | None = None,
@@ -73,7 +76,8 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
                 dt, dr = pose_error(result.cam_from_world, query.cam_from_world) if result.success else (np.inf, np.inf)
                 outcomes.append(QueryOutcome(query.name, condition, method, result.success, dt, dr,
                                              result.num_inliers, result.timings, result.num_matches,
-                                             result.reference, result.retrieved, len(sparse_map.point_index)))
+                                             result.reference, result.retrieved, len(sparse_map.point_index),
+                                             _nees(result, query.cam_from_world)))
             if on_view is not None:
                 on_view(outcomes)
     return outcomes
@@ -97,15 +101,26 @@ def select_views(frames: Sequence, views: Sequence[int | str] | None) -> list[in
     return list(dict.fromkeys(chosen))
 
 
+def _nees(result, cam_from_world_truth) -> float:
+    if not result.success or result.covariance is None:
+        return float("nan")
+    published = published_pose(result.cam_from_world, result.covariance)
+    return nees(published.map_from_frame, published.covariance, cam_from_world_truth.inverse())
+
+
 def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
-    """Per (condition, method): recall at the benchmark thresholds and median errors."""
+    """Per (condition, method): recall at the benchmark thresholds, median errors, and the mean and median NEES of
+    the published covariance over the localized views (6 when honest; NaN when none has one)."""
     summary = {}
     for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
         errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
         median_m, median_deg = median_errors(errors[:, 0], errors[:, 1])
+        nees_values = np.array([o.nees for o in outcomes if (o.condition, o.method) == key and np.isfinite(o.nees)])
         times = [o.timings.get("total", np.nan) for o in outcomes if (o.condition, o.method) == key]
         summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1]),
                         "median_m": median_m, "median_deg": median_deg, "num_queries": len(errors),
                         "num_localized": int(sum(o.success for o in outcomes if (o.condition, o.method) == key)),
-                        "median_time_s": float(np.median(times))}
+                        "median_time_s": float(np.median(times)),
+                        "mean_nees": float(nees_values.mean()) if len(nees_values) else float("nan"),
+                        "median_nees": float(np.median(nees_values)) if len(nees_values) else float("nan")}
     return summary

@@ -155,7 +155,8 @@ def _quaternion_xyzw(R: np.ndarray) -> np.ndarray:
     return np.array([x, y, z, w])
 
 
-def _pose_msg(parent_from_child: Pose, typestore: Typestore | None) -> Any:
+def pose_msg(parent_from_child: Pose, typestore: Typestore | None = None) -> Any:
+    """geometry_msgs/Pose of a child frame in its parent."""
     types = _types(typestore)
     x, y, z, w = _quaternion_xyzw(parent_from_child.R)
     tx, ty, tz = parent_from_child.t
@@ -247,7 +248,7 @@ def odometry_msg(frame_id: str, child_frame_id: str, stamp_ns: int, parent_from_
     return types["nav_msgs/msg/Odometry"](
         header=header_msg(frame_id, stamp_ns, typestore), child_frame_id=child_frame_id,
         pose=types["geometry_msgs/msg/PoseWithCovariance"](
-            pose=_pose_msg(parent_from_child, typestore), covariance=_covariance(pose_covariance)),
+            pose=pose_msg(parent_from_child, typestore), covariance=_covariance(pose_covariance)),
         twist=types["geometry_msgs/msg/TwistWithCovariance"](
             twist=types["geometry_msgs/msg/Twist"](
                 linear=vec(*(float(v) for v in linear_velocity)),
@@ -268,4 +269,4 @@ def pose_with_covariance_stamped_msg(frame_id: str, stamp_ns: int, parent_from_c
     return types["geometry_msgs/msg/PoseWithCovarianceStamped"](
         header=header_msg(frame_id, stamp_ns, typestore),
         pose=types["geometry_msgs/msg/PoseWithCovariance"](
-            pose=_pose_msg(parent_from_child, typestore), covariance=_covariance(covariance)))
+            pose=pose_msg(parent_from_child, typestore), covariance=_covariance(covariance)))

@@ -4,6 +4,8 @@ Thin by design: callbacks pair each image with its CameraInfo and hand them to a
 the localizer off the executor threads on the newest frame only; everything that decides what to publish lives
 in ROS-free code (s2dhm_ros.runtime) tested without ROS. The last map->odom is resent from a timer between fixes
 (`runtime.tf_republisher`), and fixes go to `initialpose` relative to the node's namespace, as Nav2's AMCL expects.
+The navigation behaviour (prior from the last fix + odometry or `initialpose`, retrieval near a confident prior,
+Mahalanobis gate, trigger mode, pause/resume) is `runtime.frame_processor`; services here only forward to it.
 
 Images are decoded with the project's own `io.images.image_from_msg`, not cv_bridge's `imgmsg_to_cv2` /
 `compressed_imgmsg_to_cv2` as ROS nodes usually do. This is deliberate: the same function reads the bags for map
@@ -22,15 +24,15 @@ from typing import Any
 import rclpy
 from cv_bridge import CvBridge
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseWithCovarianceStamped
+from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_srvs.srv import Trigger
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_srvs.srv import Empty, Trigger
 from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
 
 from ..config import LocalizerConfig
@@ -40,16 +42,17 @@ from ..io.camera_info import camera_from_camera_info
 from ..io.images import image_from_msg
 from ..localizer import Localizer
 from ..runtime.debug_image import draw_inliers
-from ..runtime.fix import make_fix
+from ..runtime.frame_processor import PUBLISHED, SKIPPED, FrameProcessor
 from ..runtime.initial_pose import InitialPosePolicy
 from ..runtime.latest_frame_worker import LatestFrameWorker
+from ..runtime.map_display import map_points, reference_poses
 from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.stamp_matcher import StampMatcher
 from ..runtime.stats import RuntimeStats
 from ..runtime.tf_republisher import TfRepublisher
 from . import node_parameters
-from .messages import RclpyTypes, diagnostic_array, pose_from_transform, pose_with_covariance_stamped, \
-    transform_stamped
+from .messages import RclpyTypes, covariance_of, diagnostic_array, point_cloud, pose_array, pose_from_transform, \
+    pose_of, pose_with_covariance_stamped, transform_stamped
 from .node_specs import localizer_parameter_specs
 from .parameters import config_from_parameters
 
@@ -57,6 +60,10 @@ NODE_NAME = "localizer"
 IMAGE_TRANSPORTS = {"raw": Image, "compressed": CompressedImage}
 # Relative, so that it follows the node's namespace (/initialpose without one), where Nav2's AMCL subscribes.
 INITIALPOSE_TOPIC = "initialpose"
+# Relative like AMCL's service of this name, which Nav2's ReinitializeGlobalLocalization behaviour-tree node calls.
+REINITIALIZE_SERVICE = "reinitialize_global_localization"
+# ~/pose and the map display keep their last message for late subscribers, like AMCL's amcl_pose.
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class LocalizerNode(Node):
@@ -78,11 +85,16 @@ class LocalizerNode(Node):
         self._matcher_lock = threading.Lock()
         self._tf_republisher = TfRepublisher(self.settings.tf_republish_rate_hz if self.settings.publish_tf else 0.0,
                                              self.settings.tf_future_dating_s)
+        self._frames = FrameProcessor(self.settings, self._lookup)
 
         self._tf_buffer = Buffer(node=self)
         self._tf_listener = TransformListener(self._tf_buffer, self)
         self._tf_broadcaster = TransformBroadcaster(self)
-        self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
+        self._pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", LATCHED)
+        self._quality_pub = self.create_publisher(DiagnosticArray, "~/fix_quality", 10)
+        self._map_pubs = ((self.create_publisher(PointCloud2, "~/map_points", LATCHED),
+                           self.create_publisher(PoseArray, "~/reference_poses", LATCHED))
+                          if self.settings.publish_map else None)
         self._initial_pose_pub = (self.create_publisher(PoseWithCovarianceStamped, INITIALPOSE_TOPIC, 10)
                                   if self.settings.publish_initialpose != "off" else None)
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 1) if self.settings.debug_image else None
@@ -100,6 +112,13 @@ class LocalizerNode(Node):
         if self.settings.publish_initialpose == "on_demand":
             self.create_service(Trigger, "~/publish_initialpose", self._on_publish_initialpose,
                                 callback_group=services)
+        self.create_service(Empty, REINITIALIZE_SERVICE, self._on_reinitialize, callback_group=services)
+        self.create_service(Trigger, "~/trigger_localization", self._on_trigger, callback_group=services)
+        self.create_service(Trigger, "~/pause", self._on_pause, callback_group=services)
+        self.create_service(Trigger, "~/resume", self._on_resume, callback_group=services)
+        if self.settings.prior.enabled and self.settings.prior.use_initialpose:
+            self.create_subscription(PoseWithCovarianceStamped, INITIALPOSE_TOPIC, self._on_initialpose, 10,
+                                     callback_group=services)
         self.create_timer(1.0, self._publish_diagnostics)
         if self._tf_republisher.enabled:  # its own group: never waits behind the diagnostics
             self.create_timer(self._tf_republisher.period_s, self._republish_tf,
@@ -122,6 +141,8 @@ class LocalizerNode(Node):
         with self._localizer_lock:
             self._localizer = localizer
             self._tf_republisher.clear()  # the last map->odom was in the previous map: resent no more
+            self._frames.priors.reinitialize()  # so was the prior
+        self._publish_map(localizer)
         return True, (f"map {path} loaded: {localizer.map.num_references} reference images, frame "
                       f"{self.settings.map_frame or localizer.map.frame_id}")
 
@@ -158,23 +179,26 @@ class LocalizerNode(Node):
         if localizer is None:
             self._stats.record_failure("no map loaded")
             return
-        image = image_from_msg(image_msg)
-        result = localizer.localize(image, camera_from_camera_info(info_msg, self.settings.use_rectified))
+        outcome = self._frames.process(localizer, lambda: image_from_msg(image_msg),
+                                       camera_from_camera_info(info_msg, self.settings.use_rectified), stamp_ns,
+                                       image_msg.header.frame_id, self.settings.map_frame or localizer.map.frame_id)
+        if outcome.status == SKIPPED or self._worker.stopping:  # shutting down (the context may be gone): send nothing
+            return
+        result = outcome.result
         if self._debug_pub is not None:
-            text = f"{result.num_inliers} inliers" if result.success else "no pose"
-            debug = self._bridge.cv2_to_imgmsg(draw_inliers(image, result.inlier_points2D, text), encoding="rgb8")
+            text = f"{result.num_inliers} inliers" if outcome.status == PUBLISHED else outcome.status
+            debug = self._bridge.cv2_to_imgmsg(draw_inliers(outcome.image, result.inlier_points2D, text),
+                                               encoding="rgb8")
             debug.header = image_msg.header
             self._debug_pub.publish(debug)
-        if not result.success:
-            self._stats.record_failure(result.failure_reason or "localization failed")
-            self.get_logger().warning(f"no pose for the image at {stamp_ns} ns: {result.failure_reason}",
+        self._quality_pub.publish(diagnostic_array(outcome.quality(), f"{self.get_fully_qualified_name()}: fix",
+                                                   "s2dhm_ros", stamp_ns, self._types))
+        if outcome.status != PUBLISHED:
+            self._stats.record_failure(outcome.reason)
+            self.get_logger().warning(f"no pose for the image at {stamp_ns} ns: {outcome.reason}",
                                       throttle_duration_sec=5.0)
             return
-        if self._worker.stopping:  # shutting down (the context may be gone already): send nothing more
-            return
-        map_frame = self.settings.map_frame or localizer.map.frame_id
-        fix = make_fix(result.cam_from_world, result.covariance, stamp_ns, image_msg.header.frame_id, map_frame,
-                       self.settings, self._lookup)
+        fix = outcome.fix
         pose_msg = pose_with_covariance_stamped(fix, self._types)
         self._pose_pub.publish(pose_msg)
         if fix.tf is not None:
@@ -192,7 +216,10 @@ class LocalizerNode(Node):
                                                          timeout=Duration(seconds=self.settings.tf_timeout_s))
         except TransformException as e:
             raise LookupError(f"no transform {target} <- {source} at {stamp_ns} ns ({e})") from e
-        return pose_from_transform(transform.transform)
+        try:
+            return pose_from_transform(transform.transform)
+        except ValueError as e:  # NaN odometry, a non-unit quaternion
+            raise LookupError(f"transform {target} <- {source} at {stamp_ns} ns is not a valid pose ({e})") from e
 
     def _republish_tf(self) -> None:
         """Timer: the last map->odom again, stamped now + tf_future_dating_s (nothing before the first fix)."""
@@ -218,6 +245,49 @@ class LocalizerNode(Node):
         else:
             self.get_logger().error(message)
 
+    def _publish_map(self, localizer: Localizer) -> None:
+        """The map for RViz, once per (re)load, on latched topics."""
+        if self._map_pubs is None:
+            return
+        frame, stamp_ns = self.settings.map_frame or localizer.map.frame_id, self.get_clock().now().nanoseconds
+        self._map_pubs[0].publish(point_cloud(map_points(localizer.map), frame, stamp_ns, self._types))
+        self._map_pubs[1].publish(pose_array(reference_poses(localizer.map), frame, stamp_ns, self._types))
+
+    def _map_frame(self) -> str | None:
+        with self._localizer_lock:
+            localizer = self._localizer
+        return self.settings.map_frame or (localizer.map.frame_id if localizer is not None else None)
+
+    def _on_initialpose(self, msg: PoseWithCovarianceStamped) -> None:
+        try:
+            message = self._frames.set_initial_pose(pose_of(msg.pose.pose), covariance_of(msg),
+                                                    stamp_ns_of(msg.header.stamp), msg.header.frame_id,
+                                                    self._map_frame())
+        except ValueError as e:
+            self.get_logger().warning(f"initialpose ignored: {e}")
+            return
+        self.get_logger().info(message)
+
+    def _on_reinitialize(self, request: Empty.Request, response: Empty.Response) -> Empty.Response:
+        self._frames.priors.reinitialize()
+        self.get_logger().info("prior dropped: the next frames are localized against the whole map")
+        return response
+
+    def _on_trigger(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._map_frame() is None:
+            response.success, response.message = False, "no map loaded: set `map` and call ~/reload_map"
+            return response
+        response.success, response.message = True, self._frames.control.trigger()
+        return response
+
+    def _on_pause(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = True, self._frames.control.set_paused(True)
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = True, self._frames.control.set_paused(False)
+        return response
+
     def _on_publish_initialpose(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._initial_pose.request()
         response.success = True
@@ -230,7 +300,8 @@ class LocalizerNode(Node):
         counters = self._worker.counters
         with self._matcher_lock:
             unmatched = self._matcher.unmatched_images
-        diagnostic = self._stats.diagnostic(map_loaded, counters.submitted, counters.dropped, unmatched)
+        diagnostic = self._stats.diagnostic(map_loaded, counters.submitted, counters.dropped, unmatched,
+                                            self._frames.state())
         self._diagnostics_pub.publish(diagnostic_array(diagnostic, f"{self.get_fully_qualified_name()}: localization",
                                                        "s2dhm_ros", self.get_clock().now().nanoseconds, self._types))
 

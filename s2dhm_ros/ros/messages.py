@@ -7,6 +7,7 @@ rosbags. Nothing here imports rclpy before a class is asked for.
 """
 from __future__ import annotations
 
+import array
 import importlib
 from typing import Any, Mapping
 
@@ -72,3 +73,33 @@ def diagnostic_array(diagnostic: Diagnostic, name: str, hardware_id: str, stamp_
                         values=[key_value(key=k, value=v) for k, v in diagnostic.values.items()])
     return types["diagnostic_msgs/msg/DiagnosticArray"](
         header=bag_writer.header_msg("", stamp_ns, typestore=typestore), status=[status])
+
+
+def point_cloud(points: np.ndarray, frame_id: str, stamp_ns: int, typestore: Any) -> Any:
+    """sensor_msgs/PointCloud2 of (M, 3) float32 points: fields x, y, z, unorganized (height 1), little-endian."""
+    types = typestore.types
+    field_cls = types["sensor_msgs/msg/PointField"]
+    points = np.ascontiguousarray(points, dtype="<f4").reshape(-1, 3)
+    raw = points.tobytes()
+    # rclpy takes an array of bytes, a rosbags typestore a uint8 numpy array
+    data = array.array("B", raw) if isinstance(typestore, RclpyTypes) else np.frombuffer(raw, dtype=np.uint8)
+    return types["sensor_msgs/msg/PointCloud2"](
+        header=bag_writer.header_msg(frame_id, stamp_ns, typestore=typestore), height=1, width=len(points),
+        fields=[field_cls(name=n, offset=4 * i, datatype=field_cls.FLOAT32, count=1) for i, n in enumerate("xyz")],
+        is_bigendian=False, point_step=12, row_step=12 * len(points), data=data, is_dense=True)
+
+
+def pose_array(poses: list[Pose], frame_id: str, stamp_ns: int, typestore: Any) -> Any:
+    """geometry_msgs/PoseArray of poses in `frame_id`."""
+    return typestore.types["geometry_msgs/msg/PoseArray"](
+        header=bag_writer.header_msg(frame_id, stamp_ns, typestore=typestore),
+        poses=[bag_writer.pose_msg(p, typestore=typestore) for p in poses])
+
+
+def pose_of(msg: Any) -> Pose:
+    """geometry_msgs/Pose (e.g. `initialpose.pose.pose`) as a Pose; ValueError when not finite or not a rotation."""
+    q = msg.orientation
+    norm = float(np.sqrt(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2))
+    if not np.isfinite(norm) or abs(norm - 1.0) > 1e-3:
+        raise ValueError(f"the orientation quaternion has norm {norm:.4g}, not 1")
+    return Pose.from_message_fields(msg.position, q)

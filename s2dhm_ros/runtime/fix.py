@@ -40,7 +40,7 @@ def make_fix(cam_from_world: Pose, covariance: np.ndarray | None, stamp_ns: int,
     """Raises LookupError when the camera extrinsic (camera <- base_frame) is unknown: no pose can be published."""
     frame = settings.base_frame or camera_frame
     cam_from_frame = lookup(camera_frame, frame, stamp_ns) if frame != camera_frame else None
-    pose = published_pose(cam_from_world, covariance, cam_from_frame, settings.pixel_noise_px)
+    pose = published_pose(cam_from_world, covariance, cam_from_frame)
     if not settings.publish_tf:
         return Fix(stamp_ns, map_frame, frame, pose, None)
     tf_stamp = future_dated_stamp_ns(stamp_ns, settings.tf_future_dating_s)

@@ -53,12 +53,13 @@ def covariance_jacobian(cam_from_world: Pose, cam_from_frame: Pose | None = None
     return J @ _PYCOLMAP_TO_CAMERA_PERTURBATION
 
 
-def published_pose(cam_from_world: Pose, covariance: np.ndarray | None, cam_from_frame: Pose | None = None,
-                   pixel_noise_px: float = 1.0) -> PublishedPose:
+def published_pose(cam_from_world: Pose, covariance: np.ndarray | None,
+                   cam_from_frame: Pose | None = None) -> PublishedPose:
     """The estimate as published: map_from_frame and its ROS-order covariance.
 
     `cam_from_frame` is the extrinsic of the published frame (e.g. base_link) seen from the camera optical frame;
-    None publishes the camera itself. `pixel_noise_px` rescales pycolmap's unit-pixel-noise covariance by its square.
+    None publishes the camera itself. `covariance` is over pycolmap's tangent (the localizer's, already scaled by its
+    pixel noise).
     """
     map_from_frame = cam_from_world.inverse() * (cam_from_frame or Pose.identity())
     if covariance is None:
@@ -67,7 +68,7 @@ def published_pose(cam_from_world: Pose, covariance: np.ndarray | None, cam_from
     if C.shape != (6, 6):
         raise ValueError(f"pose covariance must be 6x6, got {C.shape}")
     J = covariance_jacobian(cam_from_world, cam_from_frame)
-    out = (pixel_noise_px ** 2) * (J @ C @ J.T)
+    out = J @ C @ J.T
     return PublishedPose(map_from_frame, 0.5 * (out + out.T))
 
 

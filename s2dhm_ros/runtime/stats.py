@@ -88,8 +88,10 @@ class RuntimeStats:
             median, p95 = np.percentile(np.fromiter(self._latencies, float), [50, 95])
             return float(median), float(p95)
 
-    def diagnostic(self, map_loaded: bool, received: int = 0, dropped: int = 0, unmatched: int = 0) -> Diagnostic:
-        """`received`/`dropped`: frames handed to / dropped by the worker; `unmatched`: images without CameraInfo."""
+    def diagnostic(self, map_loaded: bool, received: int = 0, dropped: int = 0, unmatched: int = 0,
+                   extra: dict[str, str] | None = None) -> Diagnostic:
+        """`received`/`dropped`: frames handed to / dropped by the worker; `unmatched`: images without CameraInfo;
+        `extra`: more key-values (the navigation state)."""
         ratio, latency, rate = self.success_ratio, self.latency_percentiles(), self.rate_hz
         with self._lock:
             values = {"map_loaded": str(map_loaded), "frames_received": str(received),
@@ -98,6 +100,7 @@ class RuntimeStats:
                       "success_ratio": "n/a" if ratio is None else f"{ratio:.3f}", "rate_hz": f"{rate:.2f}",
                       "latency_median_s": "n/a" if latency is None else f"{latency[0]:.3f}",
                       "latency_p95_s": "n/a" if latency is None else f"{latency[1]:.3f}"}
+            values.update(extra or {})
             values.update({f"failure: {k}": str(n) for k, n in self.failure_reasons.most_common()})
         if not map_loaded:
             return Diagnostic(ERROR, "no map loaded", values)
