@@ -36,7 +36,8 @@ def _localizer(context):
         parameters["publish_tf"] = _is_true(arg["publish_tf"])
     transports = arg["fastdds_transports"]
     environment = [SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", transports)] if transports else []
-    return environment + [Node(package="s2dhm_ros", executable="localizer", name="localizer", namespace=arg["namespace"],
+    return environment + [Node(package="s2dhm_ros", executable="localizer", name="localizer",
+                                namespace=arg["namespace"],
                  parameters=[parameters], remappings=[("image", arg["image"]), ("camera_info", arg["camera_info"])],
                  output="screen", emulate_tty=True)]
 

@@ -11,7 +11,6 @@ from s2dhm_ros.localizer import Localizer
 from s2dhm_ros.mapping.builder import build_map
 from s2dhm_ros.runtime.frame_processor import FAILED, PUBLISHED, REJECTED, SKIPPED, FrameProcessor
 from s2dhm_ros.runtime.node_config import LocalizerNodeConfig, PriorConfig
-from s2dhm_ros.runtime.pose_output import map_from_odom
 
 S = 1_000_000_000
 MAP_FROM_ODOM = Pose(Rotation.from_rotvec([0.0, 0.0, 0.2]).as_matrix(), [3.0, -2.0, 0.0])

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             outcomes = leave_one_out(scene, config, builder, runs=runs, views=args.views,
                                      on_view=lambda so_far, name=scene.name: save(name, so_far, False))
-        except (ValueError, FileNotFoundError) as e:  # a bad --views entry or scene folder: say so, keep what was written
+        except (ValueError, FileNotFoundError) as e:  # a bad --views entry or scene folder: say so, keep the file
             print(f"error: {e}", file=sys.stderr)
             return 2
         save(scene.name, outcomes, True)

@@ -95,7 +95,8 @@ def select_views(frames: Sequence, views: Sequence[int | str] | None) -> list[in
                 raise ValueError(f"no view named {v!r} in the scene; its views are {names}")
             chosen.append(names.index(v))
         elif not 0 <= int(v) < len(frames):
-            raise ValueError(f"view index {v} is out of range: the scene has {len(frames)} views (0..{len(frames) - 1})")
+            raise ValueError(f"view index {v} is out of range: the scene has {len(frames)} views "
+                             f"(0..{len(frames) - 1})")
         else:
             chosen.append(int(v))
     return list(dict.fromkeys(chosen))

