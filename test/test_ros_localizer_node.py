@@ -16,7 +16,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.exceptions import InvalidParameterTypeException  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import DurabilityPolicy, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from rclpy.time import Time  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -43,10 +43,14 @@ TYPES = RclpyTypes()
 
 class FakeLocalizer:
     def __init__(self, path, succeed=True):
-        self.map = SimpleNamespace(frame_id="map", num_references=7)
+        self.map = SimpleNamespace(frame_id="map", num_references=7, points3D=np.zeros((5, 3)),
+                                   cam_from_world=[CAM_FROM_WORLD] * 7)
         self.path, self.succeed, self.calls = path, succeed, []
 
-    def localize(self, image, camera):
+    def references_near(self, position, radius_m, axes=(0, 1, 2)):
+        return np.arange(7)
+
+    def localize(self, image, camera, candidates=None):
         self.calls.append((image.shape, camera))
         if not self.succeed:
             return LocalizationResult(False, failure_reason="no reference gave a pose with >= 15 inliers (3 matches)")
@@ -146,7 +150,7 @@ def stamp_ns(msg):
 def test_parameters_are_the_config_dataclasses(ros):
     node = make_node(ros)
     library = flatten(to_dict(LocalizerConfig()))
-    own = to_dict(LocalizerNodeConfig())
+    own = flatten(to_dict(LocalizerNodeConfig()))  # prior.* nested, like the library's sections
     names = set(node.list_parameters([], 0).names) - {"use_sim_time", "start_type_description_service"}
     assert names == set(library) | set(own)
     for name, default in {**library, **own}.items():
@@ -169,8 +173,16 @@ def test_subscriptions_publishers_services(ros):
     for sub in inputs.values():
         assert sub.qos_profile.reliability == qos_profile_sensor_data.reliability
         assert sub.qos_profile.depth == qos_profile_sensor_data.depth
-    assert {"/localizer/pose", "/initialpose", "/localizer/debug_image", "/diagnostics"} <= set(node.sent)
-    assert {"/localizer/reload_map", "/localizer/publish_initialpose"} <= {s.service_name for s in node.services}
+    assert {"/localizer/pose", "/initialpose", "/localizer/debug_image", "/diagnostics", "/localizer/fix_quality",
+            "/localizer/map_points", "/localizer/reference_poses"} <= set(node.sent)
+    for latched in ("/localizer/pose", "/localizer/map_points", "/localizer/reference_poses"):  # like amcl_pose
+        (publisher,) = [p for p in node.publishers if p.topic_name == latched]
+        qos = publisher.qos_profile
+        assert (qos.depth, qos.durability, qos.reliability) == (
+            1, DurabilityPolicy.TRANSIENT_LOCAL, ReliabilityPolicy.RELIABLE), latched
+    assert {"/localizer/reload_map", "/localizer/publish_initialpose", "/reinitialize_global_localization",
+            "/localizer/trigger_localization", "/localizer/pause", "/localizer/resume"} <= {
+        s.service_name for s in node.services}
     diagnostics, republish = timer(node, node._publish_diagnostics), timer(node, node._republish_tf)
     assert diagnostics.timer_period_ns == 10**9  # 1 Hz; TF republishing at tf_republish_rate_hz (10)
     assert republish.timer_period_ns == 10**8
@@ -275,7 +287,8 @@ def test_a_missing_extrinsic_is_a_counted_failure(ros):
     node = make_node(ros, base_frame="rear_axle")  # no TF from the camera to this frame
     feed(node)
     assert node.sent["/localizer/pose"] == []
-    assert node._stats.failures == 1 and node._worker.counters.errors == 1
+    assert node._stats.failures == 1 and node._worker.counters.errors == 0  # reported, not an exception
+    assert "no camera extrinsic" in next(iter(node._stats.failure_reasons))
 
 
 def test_reload_map_and_publish_initialpose_services(ros, capfd):

@@ -33,7 +33,7 @@ from ..config import MapBuilderConfig
 from ..features import create_extractor
 from ..frames import Frame
 from ..geometry import Camera, Pose
-from ..mapping.builder import build_map, cache_settings
+from ..mapping.builder import build_map, cache_key, cache_settings
 from ..mapping.engine import create_engine
 from ..mapping.feature_cache import FeatureCache, ReferenceFeatures
 
@@ -84,7 +84,7 @@ def generated_references(num: int, cache_dir: Path, config: MapBuilderConfig, se
     point_desc /= np.linalg.norm(point_desc, axis=1, keepdims=True)
     frames = [Frame(f"gen/{i:06d}", camera, NoImage(f"gen/{i:06d}"), street_pose(float(i))) for i in range(num)]
     fingerprint = create_extractor(config.features).fingerprint()
-    cache = FeatureCache(cache_dir, cache_settings(frames, config, fingerprint, None))
+    cache = FeatureCache(cache_dir, cache_settings(config, fingerprint, None))
     phase = rng.uniform(0, 2 * np.pi, GLOBAL_DIM)
     for i, frame in enumerate(frames):
         lo, hi = np.searchsorted(xs, [i + 1.0, i + 40.0])
@@ -100,7 +100,7 @@ def generated_references(num: int, cache_dir: Path, config: MapBuilderConfig, se
         desc /= np.linalg.norm(desc, axis=1, keepdims=True)
         order = rng.permutation(len(keypoints))
         global_ = np.cos(i / 50.0 * np.arange(1, GLOBAL_DIM + 1) / GLOBAL_DIM + phase).astype(np.float32)
-        cache.put(frame.name, ReferenceFeatures(
+        cache.put(cache_key(frame), ReferenceFeatures(
             keypoints[order], desc[order],
             rng.standard_normal((len(keypoints), HYPERCOLUMN_DIM)).astype(np.float16),
             global_ / np.linalg.norm(global_)))

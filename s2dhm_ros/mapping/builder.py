@@ -8,7 +8,6 @@ fixed-size chunk of pairs, a fixed-size chunk of tracks) run by an `Engine`: her
 cluster. Their results are merged in item order, so both give the same arrays."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,8 +76,8 @@ def build_map(frames: Sequence[Frame], config: MapBuilderConfig | None = None, o
         cache_dir = Path(output_dir).parent / f".{Path(output_dir).name}.features"
     cache = None
     if cache_dir is not None:
-        cache = FeatureCache(Path(cache_dir), cache_settings(frames, config, fingerprint, metadata))
-    store = FeatureStore([f.name for f in frames], cache)
+        cache = FeatureCache(Path(cache_dir), cache_settings(config, fingerprint, metadata))
+    store = FeatureStore([cache_key(f) for f in frames], cache)
     poses = [f.cam_from_world for f in frames]
     cameras = [f.camera for f in frames]
 
@@ -134,18 +133,18 @@ def _check_frames(frames: Sequence[Frame]) -> None:
         raise MapError(f"{len(missing)} reference images have no pose (e.g. {missing[0]}); maps need known poses")
 
 
-def cache_settings(frames: Sequence[Frame], config: MapBuilderConfig, fingerprint: str,
-                   metadata: dict | None) -> dict:
-    """What identifies cached features: the backbone, the detector settings, the source and its images."""
+def cache_settings(config: MapBuilderConfig, fingerprint: str, metadata: dict | None) -> dict:
+    """What identifies a cache: the backbone, the detector settings and the source (e.g. the bag's size and
+    mtime). Not the set of frames: each image's features are filed under its name and size (`cache_key`), so
+    builds over different subsets of the same images share them (leave-one-out builds one map per view)."""
     return {"fingerprint": fingerprint, "detector": config.detector, "max_keypoints": config.max_keypoints,
             "detection_max_image_size": config.detection_max_image_size,
-            "source": (metadata or {}).get("source"), "frames": _frames_identity(frames)}
+            "source": (metadata or {}).get("source")}
 
 
-def _frames_identity(frames: Sequence[Frame]) -> str:
-    """Names and image sizes of the frames: a resumed build must be of the same images."""
-    listing = "\n".join(f"{f.name} {f.camera.width}x{f.camera.height}" for f in frames)
-    return hashlib.sha256(listing.encode()).hexdigest()
+def cache_key(frame: Frame) -> str:
+    """A frame's entry in the feature cache: its name and image size (a resumed build must be of the same images)."""
+    return f"{frame.name}.{frame.camera.width}x{frame.camera.height}"
 
 
 _MODELS: dict[str, tuple] = {}  # per process (and per worker): the backbone and detector, loaded once
