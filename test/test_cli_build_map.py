@@ -61,7 +61,7 @@ def test_leave_one_out_json_is_one_strict_json_document(tmp_path, monkeypatch, c
                 QueryOutcome("0001.png", "day", "sparse_to_dense", False, np.inf, np.inf, 0, {"total": 3.0})]
     seen = {}
 
-    def fake_leave_one_out(scene, config, runs, views, on_view):
+    def fake_leave_one_out(scene, config, builder, runs, views, on_view):
         seen.update(runs=runs, views=views)
         on_view(outcomes[:1])
         partial = json.loads((tmp_path / "out.json").read_text())

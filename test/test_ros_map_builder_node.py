@@ -25,7 +25,7 @@ def calls(monkeypatch):
                 on_image(stats)
         return ([] if "empty" in bag else ["frame0", "frame1"]), stats
 
-    def build_map(frames, config, output, metadata, frame_id, progress):
+    def build_map(frames, config, output, metadata, frame_id, progress, cache_dir=None, engine=None):
         if "readonly" in str(output):
             raise PermissionError(f"cannot write {output}")
         record.build = SimpleNamespace(frames=frames, config=config, output=output, metadata=metadata,
