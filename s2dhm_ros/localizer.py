@@ -25,7 +25,7 @@ from .features.keypoints import SiftDetector
 from .geometry import Camera, Pose
 from .geometry.absolute_pose import AbsolutePose, estimate_absolute_pose, one_per_cell, pose_covariance, \
     refine_absolute_pose, reprojection_errors
-from .map_format import MapError, SparseMap
+from .map_format import MapError, SparseMap, camera_centers
 from .matching import match_sparse_to_dense
 from .matching.sparse_to_sparse import match_sparse_to_sparse
 from .retrieval import search
@@ -79,7 +79,7 @@ class Localizer:
                            f"the localizer uses {self.extractor.name} ({self.extractor.fingerprint()}): use the "
                            "same backbone, weights and max_image_size as the map, or rebuild the map")
         self._detector = SiftDetector() if self.config.matcher.method == "sparse_to_sparse" else None
-        self._reference_centers = np.array([pose.center for pose in sparse_map.cam_from_world])  # (R, 3)
+        self._reference_centers = camera_centers(sparse_map.cam_from_world)  # (R, 3)
 
     @classmethod
     def from_map(cls, map_dir: str | Path, config: LocalizerConfig | None = None) -> "Localizer":

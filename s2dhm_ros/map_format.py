@@ -87,13 +87,22 @@ class PoseTable(Sequence):
         return Pose(self.rotations[i], self.translations[i])
 
 
+def _pose_arrays(poses: Sequence[Pose]) -> tuple[np.ndarray, np.ndarray]:
+    """(R, 3, 3) rotations and (R, 3) translations of `poses` (a PoseTable's own arrays, without making Poses)."""
+    if isinstance(poses, PoseTable):
+        return poses.rotations, poses.translations
+    return np.array([p.R for p in poses]).reshape(-1, 3, 3), np.array([p.t for p in poses]).reshape(-1, 3)
+
+
+def camera_centers(poses: Sequence[Pose]) -> np.ndarray:
+    """(R, 3) camera centres -R^T t in the map frame of the cam_from_world `poses`."""
+    rotations, translations = _pose_arrays(poses)
+    return -np.einsum("rji,rj->ri", rotations, translations)
+
+
 def pose_table(poses: Sequence[Pose]) -> np.ndarray:
     """(R, 7) qvec (w, x, y, z, w >= 0) and tvec of `poses`."""
-    if isinstance(poses, PoseTable):
-        rotations, translations = poses.rotations, poses.translations
-    else:
-        rotations = np.array([p.R for p in poses]).reshape(-1, 3, 3)
-        translations = np.array([p.t for p in poses]).reshape(-1, 3)
+    rotations, translations = _pose_arrays(poses)
     xyzw = Rotation.from_matrix(rotations).as_quat() if len(rotations) else np.zeros((0, 4))
     qvec = xyzw[:, [3, 0, 1, 2]] * np.where(xyzw[:, 3:] < 0, -1.0, 1.0)
     return np.c_[qvec, translations]

@@ -232,3 +232,16 @@ def test_pca_reduced_descriptors_decode_close_to_the_originals(tmp_path):
 def verify_map(path) -> int:
     """`s2dhm verify-map PATH` (its module alone: the whole command line imports torch and ROS readers)."""
     return verify_map_command(argparse.Namespace(map=path))
+
+
+def test_camera_centers_of_a_pose_table_are_the_poses_centres():
+    """The localizer's prior search reads reference centres from the map's pose arrays, not from 20,000 Poses."""
+    from scipy.spatial.transform import Rotation
+
+    from s2dhm_ros.geometry import Pose
+    from s2dhm_ros.map_format import PoseTable, camera_centers, pose_table
+    rng = np.random.default_rng(3)
+    poses = [Pose(Rotation.random(random_state=i).as_matrix(), rng.normal(size=3) * 10) for i in range(6)]
+    expected = np.array([p.center for p in poses])
+    assert np.allclose(camera_centers(poses), expected, atol=1e-12)
+    assert np.allclose(camera_centers(PoseTable.from_qvec_tvec(pose_table(poses))), expected, atol=1e-9)
