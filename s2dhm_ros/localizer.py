@@ -25,7 +25,7 @@ from .features.keypoints import SiftDetector
 from .geometry import Camera, Pose
 from .geometry.absolute_pose import AbsolutePose, estimate_absolute_pose, one_per_cell, pose_covariance, \
     refine_absolute_pose, reprojection_errors
-from .map_format import MapError, SparseMap, camera_centers
+from .map_format import REBUILD, MapError, SparseMap, camera_centers
 from .matching import match_sparse_to_dense
 from .matching.sparse_to_sparse import match_sparse_to_sparse
 from .retrieval import search
@@ -68,6 +68,14 @@ class _Candidates:
     points3D: list[np.ndarray]
 
 
+def _fingerprint_advice(same_backbone: bool) -> str:
+    """Same name but another fingerprint is most often a map from an older version of the package."""
+    if same_backbone:
+        return ("its descriptors differ from this one's (weights, max_image_size, or a map made by an older "
+                "version of the package, e.g. dense_sift before its torch implementation): " + REBUILD)
+    return "use the same backbone, weights and max_image_size as the map, or rebuild the map"
+
+
 class Localizer:
     def __init__(self, sparse_map: SparseMap, config: LocalizerConfig | None = None,
                  extractor: DenseExtractor | None = None):
@@ -76,8 +84,8 @@ class Localizer:
         self.extractor = extractor or create_extractor(self.config.features)
         if self.extractor.fingerprint() != sparse_map.fingerprint:
             raise MapError(f"the map was built with backbone {sparse_map.backbone} ({sparse_map.fingerprint}) but "
-                           f"the localizer uses {self.extractor.name} ({self.extractor.fingerprint()}): use the "
-                           "same backbone, weights and max_image_size as the map, or rebuild the map")
+                           f"the localizer uses {self.extractor.name} ({self.extractor.fingerprint()}): "
+                           + _fingerprint_advice(sparse_map.backbone == self.extractor.name))
         self._detector = SiftDetector() if self.config.matcher.method == "sparse_to_sparse" else None
         self._reference_centers = camera_centers(sparse_map.cam_from_world)  # (R, 3)
 

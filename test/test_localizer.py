@@ -54,6 +54,14 @@ def test_map_from_another_backbone_is_refused(localizer):
         Localizer(localizer.map, LocalizerConfig(features=FeaturesConfig(max_image_size=256)))
 
 
+def test_map_from_the_opencv_dense_sift_is_refused(localizer, monkeypatch):
+    """Maps made before dense_sift was computed in torch carry the OpenCV path's fingerprint."""
+    monkeypatch.setattr(localizer.map, "fingerprint", "dense_sift:9de949f02a331478")
+    with pytest.raises(MapError, match=r"dense_sift \(dense_sift:9de949f02a331478\) .* older version of the "
+                                       r"package, e.g. dense_sift before its torch implementation\): rebuild"):
+        Localizer(localizer.map)
+
+
 def test_map_opened_from_disk_localizes_alike_reading_only_the_retrieved_references(street, localizer, tmp_path,
                                                                                    monkeypatch):
     """Saved and opened memory-mapped, the map gives the same pose; the query reads (and checks) the descriptor
