@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..config import MapBuilderConfig
@@ -53,6 +54,7 @@ class BuildMeasurement:
     points3D: int = 0
     keypoints: int = 0
     mean_reprojection_error_px: float = 0.0
+    fingerprint: str = ""  # of the map's backbone: the descriptor code that ran
 
 
 def street_pose(x: float) -> Pose:
@@ -71,8 +73,10 @@ class NoImage:
         raise RuntimeError(f"generated reference {self.name} has no image; its features should be cached")
 
 
-def generated_references(num: int, cache_dir: Path, config: MapBuilderConfig, seed: int = 0) -> list[Frame]:
-    """`num` references along a straight street with their features written to a feature cache at `cache_dir`."""
+def generated_references(num: int, cache_dir: Path, config: MapBuilderConfig, seed: int = 0,
+                         fingerprint: str | None = None) -> list[Frame]:
+    """`num` references along a straight street with their features written to a feature cache at `cache_dir`,
+    keyed by `fingerprint` (default: this checkout's backbone's)."""
     rng = np.random.default_rng(seed)
     camera = Camera("PINHOLE", 640, 480, (500.0, 500.0, 320.0, 240.0))
     length = num + 40.0
@@ -83,7 +87,7 @@ def generated_references(num: int, cache_dir: Path, config: MapBuilderConfig, se
     point_desc = rng.standard_normal((n_points, DESCRIPTOR_DIM)).astype(np.float32)
     point_desc /= np.linalg.norm(point_desc, axis=1, keepdims=True)
     frames = [Frame(f"gen/{i:06d}", camera, NoImage(f"gen/{i:06d}"), street_pose(float(i))) for i in range(num)]
-    fingerprint = create_extractor(config.features).fingerprint()
+    fingerprint = fingerprint or create_extractor(config.features).fingerprint()
     cache = FeatureCache(cache_dir, cache_settings(config, fingerprint, None))
     phase = rng.uniform(0, 2 * np.pi, GLOBAL_DIM)
     for i, frame in enumerate(frames):
@@ -143,57 +147,97 @@ def measure_current(num: int, rendered: bool, workdir: Path, size: tuple[int, in
     engine = create_engine(scheduler)
     try:
         start = time.perf_counter()
-        _, summary = build_map(frames, config, workdir / "map", progress=False, engine=engine,
-                               cache_dir=None if rendered else cache_dir)
+        sparse_map, summary = build_map(frames, config, workdir / "map", progress=False, engine=engine,
+                                        cache_dir=None if rendered else cache_dir)
         total = time.perf_counter() - start
     finally:
         engine.close()
     return BuildMeasurement(num, "rendered" if rendered else "generated", "current", total, _peak_rss_mb(),
                             [{"name": s.name, "seconds": s.seconds, "peak_rss_mb": s.peak_rss_bytes / 2**20}
                              for s in summary.stages],
-                            summary.points3D, summary.keypoints, summary.mean_reprojection_error_px)
+                            summary.points3D, summary.keypoints, summary.mean_reprojection_error_px,
+                            sparse_map.fingerprint)
 
 
-# Runs another commit's build_map on frames described in a JSON file, with their features already cached. It uses
-# only what every version of the builder has: Camera.from_dict, Pose.from_qvec_tvec, Frame, build_map(cache_dir=).
+# Runs another commit's build_map on frames described in a JSON file: rendered ones from PNG files, generated ones
+# from features already in the cache. It uses only what every version of the builder has: Camera.from_dict,
+# Pose.from_qvec_tvec, Frame, build_map(cache_dir=), and reports which s2dhm_ros it imported and the map's
+# fingerprint, so that a run of the current code instead of the baseline shows.
 _BASELINE_SCRIPT = """
 import json, resource, sys, time
-import numpy as np
+import cv2
+import s2dhm_ros
 from s2dhm_ros.frames import Frame
 from s2dhm_ros.geometry import Camera, Pose
 from s2dhm_ros.mapping.builder import build_map
 spec = json.load(open(sys.argv[1]))
-def load():
-    raise RuntimeError("generated reference without image")
-frames = [Frame(f["name"], Camera.from_dict(f["camera"]), load, Pose.from_qvec_tvec(f["qvec"], f["tvec"]))
-          for f in spec["frames"]]
+def loader(path):
+    def load():
+        if path is None:
+            raise RuntimeError("generated reference without image")
+        return cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    return load
+frames = [Frame(f["name"], Camera.from_dict(f["camera"]), loader(f["image"]),
+                Pose.from_qvec_tvec(f["qvec"], f["tvec"])) for f in spec["frames"]]
 start = time.perf_counter()
-_, summary = build_map(frames, output_dir=spec["out"], cache_dir=spec["cache"], progress=False)
+sparse_map, summary = build_map(frames, output_dir=spec["out"], cache_dir=spec["cache"], progress=False)
 print(json.dumps({"total_s": time.perf_counter() - start, "points3D": summary.points3D,
                   "keypoints": summary.keypoints, "error": summary.mean_reprojection_error_px,
+                  "stages": [{"name": s.name, "seconds": s.seconds, "peak_rss_mb": s.peak_rss_bytes / 2**20}
+                             for s in getattr(summary, "stages", [])],
+                  "package": s2dhm_ros.__file__, "fingerprint": sparse_map.fingerprint,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 """
 
+_FINGERPRINT_SCRIPT = ("from s2dhm_ros.config import MapBuilderConfig\n"
+                       "from s2dhm_ros.features import create_extractor\n"
+                       "print(create_extractor(MapBuilderConfig().features).fingerprint())")
 
-def measure_baseline(num: int, commit: str, workdir: Path, config: MapBuilderConfig) -> BuildMeasurement:
-    """The builder of `commit` (this repository's git history) on the same generated references."""
+
+def _run_in_tree(tree: Path, *args: str) -> str:
+    """Python with `tree`'s s2dhm_ros: it runs in `tree`, since `python -c` puts the working directory ahead of
+    PYTHONPATH (from this checkout's root the current code would be imported instead of the baseline's)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, *args], cwd=tree, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def baseline_tree(commit: str, workdir: Path) -> Path:
+    """`commit`'s s2dhm_ros (git archive of this repository) unpacked under `workdir`."""
     tree = workdir / "baseline-tree"
     tree.mkdir()
     repo = Path(__file__).resolve().parents[2]
     archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "s2dhm_ros"], check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    frames = generated_references(num, workdir / "features", config)
-    spec = {"out": str(workdir / "map"), "cache": str(workdir / "features"),
+    return tree
+
+
+def measure_baseline(num: int, rendered: bool, commit: str, workdir: Path, size: tuple[int, int],
+                     config: MapBuilderConfig) -> BuildMeasurement:
+    """The builder of `commit` on the same references: the same renderings (as PNG files) or the same generated
+    features, cached under the baseline's own backbone fingerprint (which changes with the descriptor code)."""
+    tree = baseline_tree(commit, workdir)
+    if rendered:
+        frames, images = rendered_references(num, size), workdir / "images"
+        images.mkdir()
+        paths = [str(images / f"{i:06d}.png") for i in range(num)]
+        for frame, path in zip(frames, paths):
+            cv2.imwrite(path, cv2.cvtColor(frame.load(), cv2.COLOR_RGB2BGR))
+    else:
+        fingerprint = _run_in_tree(tree, "-c", _FINGERPRINT_SCRIPT)
+        frames = generated_references(num, workdir / "features", config, fingerprint=fingerprint)
+        paths = [None] * num
+    spec = {"out": str(workdir / "map"), "cache": None if rendered else str(workdir / "features"),
             "frames": [{"name": f.name, "camera": f.camera.to_dict(), "qvec": f.cam_from_world.qvec.tolist(),
-                        "tvec": f.cam_from_world.t.tolist()} for f in frames]}
+                        "tvec": f.cam_from_world.t.tolist(), "image": path} for f, path in zip(frames, paths)]}
     (workdir / "frames.json").write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", _BASELINE_SCRIPT, str(workdir / "frames.json")], env=env,
-                          check=True, capture_output=True, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return BuildMeasurement(num, "generated", commit, result["total_s"], result["peak_rss_mb"], [],
-                            result["points3D"], result["keypoints"], result["error"])
+    result = json.loads(_run_in_tree(tree, "-c", _BASELINE_SCRIPT, str(workdir / "frames.json")))
+    if not Path(result["package"]).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"the baseline imported s2dhm_ros from {result['package']}, not from {tree}")
+    return BuildMeasurement(num, "rendered" if rendered else "generated", commit, result["total_s"],
+                            result["peak_rss_mb"], result["stages"], result["points3D"], result["keypoints"],
+                            result["error"], result["fingerprint"])
 
 
 def _in_fresh_process(fn, *args) -> BuildMeasurement:
@@ -212,9 +256,9 @@ def run_benchmark(sizes: list[int], rendered_up_to: int, size: tuple[int, int], 
         with tempfile.TemporaryDirectory(prefix="s2dhm-map-build-") as tmp:
             rows.append(_in_fresh_process(measure_current, num, rendered, Path(tmp), size, scheduler, config))
             log(format_row(rows[-1]))
-        if baseline and not rendered and num <= baseline_up_to:
+        if baseline and num <= baseline_up_to:
             with tempfile.TemporaryDirectory(prefix="s2dhm-map-build-") as tmp:
-                rows.append(measure_baseline(num, baseline, Path(tmp), config))
+                rows.append(measure_baseline(num, rendered, baseline, Path(tmp), size, config))
             log(format_row(rows[-1]))
     return rows
 
