@@ -24,7 +24,8 @@ def add_map_build_parser(benchmark_subparsers) -> argparse.ArgumentParser:
                    help="rendered image size (default: 640x480, the demo bag's)")
     p.add_argument("--scheduler", metavar="ADDRESS|local:N", help="build on a Dask cluster (see build-map)")
     p.add_argument("--baseline", metavar="COMMIT",
-                   help="also build the generated inputs with this commit's builder (git archive of this repository)")
+                   help="also build the same inputs with this commit's builder (git archive of this repository, run "
+                        "in a temporary folder)")
     p.add_argument("--baseline-up-to", type=int, default=1000, metavar="N",
                    help="run the baseline for sizes up to N only (default: 1000)")
     p.add_argument("--config", type=Path, help="YAML with MapBuilderConfig fields")
