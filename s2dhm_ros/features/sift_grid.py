@@ -71,10 +71,13 @@ def orientation_maps(image: torch.Tensor) -> torch.Tensor:
     dy[1:-1, 1:-1] = image[:-2, 1:-1] - image[2:, 1:-1]
     magnitude = torch.hypot(dx, dy)
     position = torch.remainder(torch.atan2(dy, dx), 2 * math.pi) * (ORIENTATION_BINS / (2 * math.pi))
-    bins = torch.arange(ORIENTATION_BINS, dtype=image.dtype, device=image.device).view(-1, 1, 1)
-    offset = torch.remainder(position[None] - bins, ORIENTATION_BINS)
-    distance = torch.minimum(offset, ORIENTATION_BINS - offset)
-    return F.relu(1 - distance) * magnitude[None]
+    lower = position.floor()
+    upper_share = position - lower
+    lower = lower.long() % ORIENTATION_BINS  # a position rounded up to exactly 8 is bin 0
+    maps = torch.zeros((ORIENTATION_BINS, *image.shape), dtype=image.dtype, device=image.device)
+    maps.scatter_add_(0, lower[None], (magnitude * (1 - upper_share))[None])
+    maps.scatter_add_(0, ((lower + 1) % ORIENTATION_BINS)[None], (magnitude * upper_share)[None])
+    return maps
 
 
 def bin_kernels(bin_width: float, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, int]:
@@ -102,11 +105,10 @@ def spatial_histograms(oriented: torch.Tensor, bin_width: float, stride: int) ->
     before = radius - first
     after_x = max(0, stride * (w - 1) + 2 * radius + 1 - width - before)
     after_y = max(0, stride * (h - 1) + 2 * radius + 1 - height - before)
-    padded = F.pad(oriented[None], (before, after_x, before, after_y))
+    padded = F.pad(oriented[:, None], (before, after_x, before, after_y))  # orientations as the batch
     taps = 2 * radius + 1
-    along_x = F.conv2d(padded, weights.repeat(n, 1).view(n * BINS_PER_SIDE, 1, 1, taps),
-                       stride=(1, stride), groups=n)[..., :w]  # channel: orientation * 4 + column bin
-    along_y = F.conv2d(along_x, weights.repeat(n * BINS_PER_SIDE, 1).view(n * BINS_PER_SIDE ** 2, 1, taps, 1),
-                       stride=(stride, 1), groups=n * BINS_PER_SIDE)[:, :, :h]  # ... * 4 + row bin
-    hist = along_y[0].view(n, BINS_PER_SIDE, BINS_PER_SIDE, h, w)  # (orientation, column bin, row bin)
+    along_x = F.conv2d(padded, weights.view(BINS_PER_SIDE, 1, 1, taps), stride=(1, stride))[..., :w]
+    along_y = F.conv2d(along_x.reshape(n * BINS_PER_SIDE, 1, -1, w), weights.view(BINS_PER_SIDE, 1, taps, 1),
+                       stride=(stride, 1))[:, :, :h]
+    hist = along_y.view(n, BINS_PER_SIDE, BINS_PER_SIDE, h, w)  # (orientation, column bin, row bin)
     return hist.permute(2, 1, 0, 3, 4).reshape(n * BINS_PER_SIDE ** 2, h, w)
