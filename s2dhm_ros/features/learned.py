@@ -32,7 +32,7 @@ from torch import nn
 
 from ..config import FeaturesConfig
 from ..io.checksum import sha256_file
-from .base import DenseFeatures, pick_device, resize_max
+from .base import DenseFeatures, grid_size, pick_device, resize_rgb
 from .global_descriptors import PYRAMID_LEVELS, spatial_pyramid
 from .packaged_weights import PACKAGED_WEIGHTS
 from .weights import check_state_dict, read_torch_file
@@ -139,13 +139,9 @@ class LearnedDenseExtractor:
     @torch.inference_mode()
     def extract(self, image: np.ndarray) -> DenseFeatures:
         """RGB uint8 (H, W, 3) -> (C, h, w) unit descriptors on the stride grid of the resized image."""
-        resized, scale = resize_max(image, self.max_image_size)
-        if resized.ndim != 3 or resized.shape[2] != 3:
-            raise ValueError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
+        resized, scale = resize_rgb(image, self.max_image_size)
+        h, w = grid_size(image, resized, self.stride)
         height, width = resized.shape[:2]
-        h, w = height // self.stride, width // self.stride
-        if h < 2 or w < 2:
-            raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} px is too small for dense features")
         x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device).permute(2, 0, 1)[None].float() / 255
         m = self.network.multiple
         x = F.pad(x, (0, -width % m, 0, -height % m), mode="replicate")
