@@ -31,11 +31,13 @@ def rows(document: dict) -> list[str]:
         views = "" if result["complete"] else f" ({len(result['views'])} views)"
         for s in result["summary"]:
             recalls = " | ".join(f"{100 * s['recall'][r]:.0f} %" for r in RECALLS)
-            features_s = np.median([q["timings"]["dense_features"] for q in result["queries"]
-                                    if (q["condition"], q["method"]) == (s["condition"], s["method"])])
+            queries = [q for q in result["queries"]
+                       if (q["condition"], q["method"]) == (s["condition"], s["method"])]
+            features_s = np.median([q["timings"]["dense_features"] for q in queries])
+            worst_m = max(q["error_m"] if q["success"] else np.inf for q in queries)
             out.append(f"| {backbone} | {scene}{views} | {s['condition']} | {recalls} | "
-                       f"{100 * s['median_m']:.1f} cm, {s['median_deg']:.2f}° | {s['median_time_s']:.1f} "
-                       f"({features_s:.1f}) |")
+                       f"{100 * s['median_m']:.1f} cm, {s['median_deg']:.2f}° | {100 * worst_m:.1f} cm | "
+                       f"{s['median_time_s']:.1f} ({features_s:.1f}) |")
     return out
 
 
@@ -43,8 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("documents", nargs="+", type=Path, help="files written by leave-one-out --out")
     args = parser.parse_args()
-    print("| backbone | scene | condition | 0.25 m, 2° | 0.5 m, 5° | median error | s per query (dense features) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| backbone | scene | condition | 0.25 m, 2° | 0.5 m, 5° | median error | worst "
+          "| s per query (dense features) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for path in args.documents:
         print("\n".join(rows(json.loads(path.read_text()))))
 
