@@ -51,3 +51,19 @@ def test_grid_to_pixels_formula_and_inverse():
     np.testing.assert_allclose(f.pixels_to_grid(xy), [[0, 0], [10, 3]], atol=1e-12)
     # sampling at a cell centre returns that cell's descriptor
     np.testing.assert_allclose(f.sample(xy[1:]).numpy()[0], f.hypercolumns[:, 3, 10].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone,min_side", [("xfeat", 16), ("vgg16", 16)])
+def test_colour_backbones_refuse_gray_and_too_small_images(backbone, min_side):
+    """base.resize_rgb / grid_size: xfeat needs 2 cells of 8 px, VGG16 4 cells of 4 px (conv5_3 at stride 16)."""
+    if backbone == "vgg16":
+        from s2dhm_ros.features.hypercolumns import VGGHypercolumnExtractor
+        extractor = VGGHypercolumnExtractor(allow_random_init=True, device="cpu")
+    else:
+        extractor = create_extractor(FeaturesConfig(backbone=backbone, device="cpu"))
+    image = _texture(min_side, 96)
+    assert extractor.extract(image).grid_shape == (min_side // extractor.stride, 96 // extractor.stride)
+    with pytest.raises(ValueError, match=r"expected an RGB image \(H, W, 3\), got shape \(16, 96\)"):
+        extractor.extract(image[..., 0])
+    with pytest.raises(ValueError, match=rf"96x{min_side - 1} px is too small"):
+        extractor.extract(image[: min_side - 1])

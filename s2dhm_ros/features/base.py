@@ -79,6 +79,24 @@ def resize_max(image: np.ndarray, max_size: int) -> tuple[np.ndarray, tuple[floa
     return resized, (new_w / w, new_h / h)
 
 
+def resize_rgb(image: np.ndarray, max_size: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """`resize_max` for the backbones that read colour (VGG16, the learned ones): refuses gray or RGBA input
+    before spending time on it."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
+    return resize_max(image, max_size)
+
+
+def grid_size(image: np.ndarray, resized: np.ndarray, stride: int, min_cells: int = 2) -> tuple[int, int]:
+    """(rows, columns) of the stride grid over the resized image. Refuses an image whose grid has fewer than
+    `min_cells` on a side: no correlation peak (or a network's coarsest map) could be computed on it."""
+    h, w = resized.shape[0] // stride, resized.shape[1] // stride
+    if min(h, w) < min_cells:
+        raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} px is too small for dense features "
+                         f"(fewer than {min_cells} cells of {stride} px on a side)")
+    return h, w
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

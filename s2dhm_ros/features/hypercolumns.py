@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import FeaturesConfig
-from .base import DenseFeatures, pick_device, resize_max
+from .base import DenseFeatures, grid_size, pick_device, resize_rgb
 from .netvlad import VGG16NetVLAD
 from .vgg16 import forward_taps, preprocess
 from ..io.checksum import sha256_file
@@ -70,11 +70,8 @@ class VGGHypercolumnExtractor:
     @torch.no_grad()
     def extract(self, image: np.ndarray) -> DenseFeatures:
         """RGB uint8 (H, W, 3) -> hypercolumns (2048, h, w) at stride 4 of the resized image + NetVLAD vector."""
-        resized, scale = resize_max(image, self.max_image_size)
-        if resized.ndim != 3 or resized.shape[2] != 3:
-            raise ValueError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
-        if min(resized.shape[:2]) < 16:
-            raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} px is too small for VGG16 features")
+        resized, scale = resize_rgb(image, self.max_image_size)
+        grid_size(image, resized, self.stride, min_cells=16 // self.stride)  # conv5_3 (stride 16) needs >= 1 px
         x = preprocess(torch.from_numpy(np.ascontiguousarray(resized)).to(self.device),
                        self.model.mean, self.model.std)
         taps, conv5_3 = forward_taps(self.model.encoder, x)

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..config import FeaturesConfig
 from ..io.checksum import sha256_file
-from .base import DenseFeatures, pick_device, resize_max
+from .base import DenseFeatures, grid_size, pick_device, resize_rgb
 from .global_descriptors import PYRAMID_LEVELS, spatial_pyramid
 from .packaged_weights import PACKAGED_WEIGHTS
 from .weights import check_state_dict, read_torch_file
@@ -40,13 +40,19 @@ from .weights import check_state_dict, read_torch_file
 SDDH_CHUNK = 4096  # cell centres described per SDDH call (bounds memory)
 
 
+def _load_checked(model: nn.Module, state: Mapping, source: str, what: str, not_stored: str = "") -> nn.Module:
+    """`model` with `state` loaded, after check_state_dict has named any missing or mis-shaped tensor. Keys under
+    the prefix `not_stored` (buffers computed at construction, absent from checkpoints) are left as built."""
+    expected = {k: v for k, v in model.state_dict().items() if not (not_stored and k.startswith(not_stored))}
+    check_state_dict(expected, state, source, what)
+    model.load_state_dict(state, strict=not not_stored)
+    return model
+
+
 def _xfeat(state: Mapping, source: str) -> nn.Module:
     from kornia.feature import XFeatModel
 
-    model = XFeatModel()
-    check_state_dict(model.state_dict(), state, source, "XFeat (xfeat.pt)")
-    model.load_state_dict(state)
-    return model
+    return _load_checked(XFeatModel(), state, source, "XFeat (xfeat.pt)")
 
 
 def _xfeat_dense(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -60,10 +66,7 @@ def _disk(state: Mapping, source: str) -> nn.Module:
     state = state.get("extractor") if isinstance(state, Mapping) else None
     if not isinstance(state, Mapping):
         raise ValueError(f"{source} has no 'extractor' state dict (not disk-depth-save.pth)")
-    model = DISK()
-    check_state_dict(model.state_dict(), state, source, "DISK (disk-depth-save.pth)")
-    model.load_state_dict(state)
-    return model
+    return _load_checked(DISK(), state, source, "DISK (disk-depth-save.pth)")
 
 
 def _disk_dense(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -75,12 +78,8 @@ def _disk_dense(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _aliked(state: Mapping, source: str) -> nn.Module:
     from kornia.feature import ALIKED
 
-    model = ALIKED("aliked-n16")
-    # the keypoint detector's coordinate grid is a buffer computed at construction, not stored in checkpoints
-    expected = {k: v for k, v in model.state_dict().items() if not k.startswith("dkd.")}
-    check_state_dict(expected, state, source, "ALIKED-n16 (aliked-n16.pth)")
-    model.load_state_dict(state, strict=False)
-    return model
+    # the keypoint detector's coordinate grid ("dkd.") is a buffer computed at construction
+    return _load_checked(ALIKED("aliked-n16"), state, source, "ALIKED-n16 (aliked-n16.pth)", not_stored="dkd.")
 
 
 def _aliked_dense(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -139,13 +138,9 @@ class LearnedDenseExtractor:
     @torch.inference_mode()
     def extract(self, image: np.ndarray) -> DenseFeatures:
         """RGB uint8 (H, W, 3) -> (C, h, w) unit descriptors on the stride grid of the resized image."""
-        resized, scale = resize_max(image, self.max_image_size)
-        if resized.ndim != 3 or resized.shape[2] != 3:
-            raise ValueError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
+        resized, scale = resize_rgb(image, self.max_image_size)
+        h, w = grid_size(image, resized, self.stride)
         height, width = resized.shape[:2]
-        h, w = height // self.stride, width // self.stride
-        if h < 2 or w < 2:
-            raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} px is too small for dense features")
         x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device).permute(2, 0, 1)[None].float() / 255
         m = self.network.multiple
         x = F.pad(x, (0, -width % m, 0, -height % m), mode="replicate")
