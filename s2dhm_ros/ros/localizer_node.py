@@ -17,6 +17,7 @@ build the outgoing ~/debug_image (`cv2_to_imgmsg`).
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from typing import Any
@@ -307,6 +308,12 @@ class LocalizerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    # Ctrl-C: rclpy's SIGINT handler shuts the context down, which ends spin(); then the frame being localized is
+    # waited for. Python's own handler is switched off before rclpy chains to it: its KeyboardInterrupt would land
+    # at an arbitrary point of the main thread, e.g. in the `finally` below while the frame is awaited (a second
+    # Ctrl-C lands there for sure), leaving a traceback, the node not destroyed, or death by SIGINT (-2) instead of
+    # exit 0 (see runtime.stop_request).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     rclpy.init(args=args)
     node = None
     try:
@@ -314,7 +321,7 @@ def main(args: list[str] | None = None) -> int:
         executor = MultiThreadedExecutor()
         executor.add_node(node)
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         if node is not None:
