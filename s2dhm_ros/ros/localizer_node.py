@@ -317,8 +317,8 @@ def main(args: list[str] | None = None) -> int:
     # Ctrl-C: rclpy's SIGINT handler shuts the context down, which ends spin(); then the frame being localized is
     # waited for. Python's own handler is switched off before rclpy chains to it: its KeyboardInterrupt would land
     # at an arbitrary point of the main thread, e.g. in the `finally` below while the frame is awaited (a second
-    # Ctrl-C lands there for sure), leaving a traceback, the node not destroyed, or death by SIGINT (-2) instead of
-    # exit 0 (see runtime.stop_request).
+    # Ctrl-C lands there for sure): a traceback, then SIGABRT (exit -6, seen in the e2e test) with the worker still
+    # inside native code, instead of exit 0 (see also runtime.stop_request).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     rclpy.init(args=args)
     node = None
