@@ -29,6 +29,10 @@ pytestmark = pytest.mark.slow  # two 60-frame street bags rendered and a 40-refe
 DAY_FRAMES, NIGHT_FRAMES, IMAGE_SIZE, SEED = 40, 20, (400, 300), 0
 RECALL_M, RECALL_DEG, MIN_RECALL = 0.5, 5.0, 0.9
 STRIDE = 2  # localize-bag runs on every other night image
+# Mean NEES of the published covariance over the night fixes (6 if honest; measured 2.96 over 20): the band
+# docs/pose-prior.md states for the synthetic street, conservative by up to 4x in variance, never over-confident
+# by more than 2x.
+MIN_NEES, MAX_NEES = 1.5, 12.0
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +93,13 @@ def test_night_traversal_localizes_at_default_settings(street, street_map):
           f"{seconds.mean():.2f} s per image (CPU, {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]})")
     for r in records:
         print(f"  {r.stamp_ns}: {'ok ' if r.success else 'FAIL'} {r.num_inliers:4d} inliers  "
-              f"{r.error_m:.3f} m {r.error_deg:.2f}°  {r.failure_reason or ''}")
+              f"{r.error_m:.3f} m {r.error_deg:.2f}°  NEES {r.nees if r.nees is not None else float('nan'):.1f}  "
+              f"{r.failure_reason or ''}")
     assert recall >= MIN_RECALL
+    values = np.array([r.nees for r in localized])
+    print(f"night NEES of the published covariance: mean {values.mean():.2f}, median {np.median(values):.2f}, "
+          f"{len(values)} fixes")
+    assert MIN_NEES <= values.mean() <= MAX_NEES  # docs/pose-prior.md, "Calibration"
 
 
 def _run_cli(*argv: str) -> int:
@@ -114,6 +123,10 @@ def test_localize_bag_end_to_end(street_mcap, street_map, tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert [f["stamp_ns"] for f in results["frames"]] == expected_stamps
     localized = [f["stamp_ns"] for f in results["frames"] if f["success"]]
+    nees = results["summary"]["nees"]  # of every published covariance (the bag has ground truth)
+    assert nees["count"] == len(localized) == sum(f["nees"] is not None for f in results["frames"])
+    assert nees["mean"] == pytest.approx(np.mean([f["nees"] for f in results["frames"] if f["nees"] is not None]))
+    assert f"mean NEES {nees['mean']:.2f} over {nees['count']} fixes" in summary_line
 
     messages = read_messages(out / "poses")
     assert sorted(messages) == [POSE_TOPIC, "/tf"]

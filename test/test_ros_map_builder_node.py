@@ -1,4 +1,5 @@
 """The bag-to-map glue the `map_builder` node runs, and the node on real rclpy: parameters, exit status, Ctrl-C."""
+import signal
 from types import SimpleNamespace
 
 import pytest
@@ -136,13 +137,19 @@ def test_main_returns_the_status(monkeypatch):
     real_ros.import_rclpy()
     from s2dhm_ros.ros import map_builder_node
     monkeypatch.setattr(map_builder_node.MapBuilderNode, "run", lambda self: 3)
-    assert map_builder_node.main([]) == 3
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        assert map_builder_node.main([]) == 3
+    finally:
+        signal.signal(signal.SIGINT, previous)  # main() made SIGINT a stop request: give pytest its Ctrl-C back
 
 
 def test_ctrl_c_stops_the_build_and_leaves_no_map_then_it_resumes(ros_street, tmp_path):
     """Real rclpy's SIGINT handler only shuts the context down and raises nothing when SIGINT was ignored at start
     (as in a script's background job, the case here); the node must still stop on SIGINT, leaving no map (never
-    half of one) and the features cached so far, from which a second run completes the map."""
+    half of one) and the features cached so far, from which a second run completes the map. Ctrl-C comes twice,
+    as from an impatient user: the second must change nothing (exit 130, no traceback, not death by SIGINT, -2;
+    see runtime.stop_request)."""
     from s2dhm_ros.localizer import Localizer
     output = tmp_path / "maps" / "street"
     cache = output.parent / f".{output.name}.features"
@@ -155,6 +162,7 @@ def test_ctrl_c_stops_the_build_and_leaves_no_map_then_it_resumes(ros_street, tm
         real_ros.wait_for(lambda: first.process.poll() is not None or list(cache.glob("*.npz")), 120.0,
                           f"the first cached features in {cache}")
         assert first.process.poll() is None, f"the build ended before Ctrl-C:\n{first.output}"
+        first.process.send_signal(signal.SIGINT)
         code = first.interrupt(timeout_s=60.0)
     finally:
         first.close()

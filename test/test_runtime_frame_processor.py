@@ -1,6 +1,7 @@
 """The navigation behaviour of the localizer node without ROS, on rendered street images with a real map and the
 real localizer: retrieval near a prior from the last fix + odometry, a wrong initialpose dropped after repeated
-failures (global retrieval again), the Mahalanobis gate, trigger mode, bad input, and the per-frame quality."""
+failures (global retrieval again), the Mahalanobis gate, trigger mode, bad input, the per-frame quality, and a map
+reloaded while a frame is being localized (its fix is stale)."""
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -9,7 +10,7 @@ from s2dhm_ros.config import MapBuilderConfig
 from s2dhm_ros.geometry import Pose
 from s2dhm_ros.localizer import Localizer
 from s2dhm_ros.mapping.builder import build_map
-from s2dhm_ros.runtime.frame_processor import FAILED, PUBLISHED, REJECTED, SKIPPED, FrameProcessor
+from s2dhm_ros.runtime.frame_processor import FAILED, PUBLISHED, REJECTED, SKIPPED, STALE, FrameProcessor
 from s2dhm_ros.runtime.node_config import LocalizerNodeConfig, PriorConfig
 
 S = 1_000_000_000
@@ -53,12 +54,14 @@ def settings(**prior):
                                prior=PriorConfig(**{"search_radius_m": 1.5, "max_failures": 2, **prior}))
 
 
-def run(processor, localizer, frames, i, loads=None):
+def run(processor, localizer, frames, i, loads=None, map_generation=None):
+    """Frame i through the processor, begun with the map of `map_generation` (default: the one in service)."""
     def load():
         if loads is not None:
             loads.append(i)
         return frames[i].load()
-    return processor.process(localizer, load, frames[i].camera, i * S, "camera_optical", "map")
+    generation = processor.map_generation if map_generation is None else map_generation
+    return processor.process(localizer, load, frames[i].camera, i * S, "camera_optical", "map", generation)
 
 
 def position_error(outcome, tf):
@@ -152,3 +155,35 @@ def test_bad_input_is_reported_not_raised(street, street_map):
     assert outcome.status == PUBLISHED and outcome.prior is None and outcome.fix.tf is None
     assert "not a valid pose" in outcome.fix.tf_error and any("no odometry" in n for n in outcome.notes)
     assert "no odometry" in outcome.quality().values["notes"]
+
+
+class ReloadedWhileLocalizing:
+    """The localizer of the map in service when a frame began; `~/reload_map` swaps maps while it localizes."""
+
+    def __init__(self, localizer, processor):
+        self._localizer, self._processor = localizer, processor
+
+    def references_near(self, *args, **kwargs):
+        return self._localizer.references_near(*args, **kwargs)
+
+    def localize(self, *args, **kwargs):
+        result = self._localizer.localize(*args, **kwargs)
+        self._processor.on_map_loaded()
+        return result
+
+
+def test_a_fix_from_the_map_replaced_during_localization_is_stale(street, street_map):
+    frames, _ = street
+    tf = StreetTf(frames)
+    processor = FrameProcessor(settings(), tf)
+    assert run(processor, street_map, frames, 3).status == PUBLISHED and processor.priors.has_prior
+    begun_with = processor.map_generation
+    stale = run(processor, ReloadedWhileLocalizing(street_map, processor), frames, 5, map_generation=begun_with)
+    assert stale.result.success and stale.status == STALE and "reloaded" in stale.reason
+    assert not processor.priors.has_prior  # neither the old map's prior nor this fix became the new map's prior
+    assert processor.state()["frames_stale"] == "1" and stale.quality().level == "WARN"
+    assert not processor.still_current(stale) and processor.state()["frames_stale"] == "1"  # counted once
+    # A frame begun with the new map is published; one begun with the old map, even if it finishes later, is not.
+    assert run(processor, street_map, frames, 5).status == PUBLISHED
+    late = run(processor, street_map, frames, 3, map_generation=begun_with)
+    assert late.status == STALE and processor.state()["frames_stale"] == "2"

@@ -28,6 +28,7 @@ from ..localizer import Localizer
 from ..runtime.fix import Fix, Lookup, make_fix
 from ..runtime.node_config import LocalizerNodeConfig
 from ..runtime.pose_output import published_pose
+from ..runtime.pose_prior import nees
 from ..io.atomic import write_text_atomic
 from .metrics import THRESHOLDS, finite_or_none, median_errors, recall_at_thresholds
 from .report import write_bag_report
@@ -129,6 +130,9 @@ class FrameRecord:
     groundtruth: Pose | None = None  # map_from_camera where known
     error_m: float | None = None  # with ground truth: inf when localization failed
     error_deg: float | None = None
+    # normalized estimation error squared of the published 6-DoF covariance against the ground truth (mean 6 when
+    # the covariance is honest); None without ground truth or a localized pose with a covariance
+    nees: float | None = None
     published: Fix | None = None  # what the node would publish (pose of base_frame, TF); None: nothing
     publish_error: str | None = None  # localized, but not published (e.g. no camera extrinsic in the bag's TF)
 
@@ -142,7 +146,8 @@ class FrameRecord:
                 "num_inliers": self.num_inliers, "num_matches": self.num_matches, "reference": self.reference,
                 "failure_reason": self.failure_reason, "timings": self.timings,
                 "groundtruth": pose(self.groundtruth), "error_m": finite_or_none(self.error_m),
-                "error_deg": finite_or_none(self.error_deg), "publish_error": self.publish_error}
+                "error_deg": finite_or_none(self.error_deg), "nees": finite_or_none(self.nees),
+                "publish_error": self.publish_error}
 
 
 def count_images(bag_path: str | Path, image_topic: str) -> int:
@@ -190,6 +195,8 @@ def localize_bag(localizer: Localizer, bag_path: str | Path, image_topic: str = 
         if record.groundtruth is not None:
             record.error_m, record.error_deg = (np.inf, np.inf) if record.map_from_camera is None else pose_error(
                 record.map_from_camera.inverse(), record.groundtruth.inverse())
+            if record.covariance is not None:  # the camera's: the published frame's maps to it exactly
+                record.nees = nees(record.map_from_camera, record.covariance, record.groundtruth)
         records.append(record)
         if on_frame is not None:
             on_frame(record)
@@ -250,7 +257,8 @@ class BagLocalizationRun:
 
 
 def summarize(records: list[FrameRecord], run: BagLocalizationRun) -> dict:
-    """Counts, recall at the benchmark thresholds over the images with ground truth, median errors, speed."""
+    """Counts, recall at the benchmark thresholds over the images with ground truth, median errors, speed, and the
+    mean NEES of the published covariances (docs/pose-prior.md, "Calibration")."""
     localized = sum(r.success for r in records)
     summary: dict = {"images": len(records), "localized": localized,
                      "seconds_per_image": run.wall_time_s / max(len(records), 1)}
@@ -264,6 +272,9 @@ def summarize(records: list[FrameRecord], run: BagLocalizationRun) -> dict:
         median_m, median_deg = median_errors(errors_m, errors_deg)
         summary["median_error_m"] = finite_or_none(median_m)
         summary["median_error_deg"] = finite_or_none(median_deg)
+        values = np.array([r.nees for r in judged if r.nees is not None and np.isfinite(r.nees)])
+        summary["nees"] = {"count": len(values), "mean": float(values.mean()) if len(values) else None,
+                           "median": float(np.median(values)) if len(values) else None}
     return summary
 
 
@@ -274,6 +285,8 @@ def summary_line(summary: dict, out_dir: Path) -> str:
     if "recall" in summary:
         line += "; recall " + ", ".join(f"({r['max_m']:g} m, {r['max_deg']:g}°) {100 * r['recall']:.1f} %"
                                         for r in summary["recall"])
+    if summary.get("nees", {}).get("count"):
+        line += f"; mean NEES {summary['nees']['mean']:.2f} over {summary['nees']['count']} fixes (6 if honest)"
     return line + f"; results in {out_dir}"
 
 

@@ -17,6 +17,7 @@ build the outgoing ~/debug_image (`cv2_to_imgmsg`).
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from typing import Any
@@ -42,7 +43,7 @@ from ..io.camera_info import camera_from_camera_info
 from ..io.images import image_from_msg
 from ..localizer import Localizer
 from ..runtime.debug_image import draw_inliers
-from ..runtime.frame_processor import PUBLISHED, SKIPPED, FrameProcessor
+from ..runtime.frame_processor import PUBLISHED, SKIPPED, STALE, FrameProcessor
 from ..runtime.initial_pose import InitialPosePolicy
 from ..runtime.latest_frame_worker import LatestFrameWorker
 from ..runtime.map_display import map_points, reference_poses
@@ -141,7 +142,7 @@ class LocalizerNode(Node):
         with self._localizer_lock:
             self._localizer = localizer
             self._tf_republisher.clear()  # the last map->odom was in the previous map: resent no more
-            self._frames.priors.reinitialize()  # so was the prior
+            self._frames.on_map_loaded()  # so were the prior and the frames being localized
         self._publish_map(localizer)
         return True, (f"map {path} loaded: {localizer.map.num_references} reference images, frame "
                       f"{self.settings.map_frame or localizer.map.frame_id}")
@@ -176,13 +177,16 @@ class LocalizerNode(Node):
         with self._localizer_lock:
             localizer = self._localizer
             generation = self._tf_republisher.generation
+            map_generation = self._frames.map_generation
         if localizer is None:
             self._stats.record_failure("no map loaded")
             return
         outcome = self._frames.process(localizer, lambda: image_from_msg(image_msg),
                                        camera_from_camera_info(info_msg, self.settings.use_rectified), stamp_ns,
-                                       image_msg.header.frame_id, self.settings.map_frame or localizer.map.frame_id)
-        if outcome.status == SKIPPED or self._worker.stopping:  # shutting down (the context may be gone): send nothing
+                                       image_msg.header.frame_id, self.settings.map_frame or localizer.map.frame_id,
+                                       map_generation)
+        # Skipped or stale (counted in /diagnostics), or shutting down (the context may be gone): send nothing.
+        if outcome.status in (SKIPPED, STALE) or self._worker.stopping:
             return
         result = outcome.result
         if self._debug_pub is not None:
@@ -200,14 +204,17 @@ class LocalizerNode(Node):
             return
         fix = outcome.fix
         pose_msg = pose_with_covariance_stamped(fix, self._types)
-        self._pose_pub.publish(pose_msg)
-        if fix.tf is not None:
-            tf = self._tf_republisher.on_fix(fix.tf, self.get_clock().now().nanoseconds, generation)
-            self._tf_broadcaster.sendTransform(transform_stamped(tf, self._types))
-        elif fix.tf_error is not None:
+        with self._localizer_lock:  # not while ~/reload_map swaps the map: once swapped, this fix is stale
+            if not self._frames.still_current(outcome):
+                return
+            self._pose_pub.publish(pose_msg)
+            if fix.tf is not None:
+                tf = self._tf_republisher.on_fix(fix.tf, self.get_clock().now().nanoseconds, generation)
+                self._tf_broadcaster.sendTransform(transform_stamped(tf, self._types))
+            if self._initial_pose_pub is not None and self._initial_pose.take():
+                self._initial_pose_pub.publish(pose_msg)
+        if fix.tf is None and fix.tf_error is not None:
             self.get_logger().warning(fix.tf_error, throttle_duration_sec=5.0)
-        if self._initial_pose_pub is not None and self._initial_pose.take():
-            self._initial_pose_pub.publish(pose_msg)
         self._stats.record_success((self.get_clock().now().nanoseconds - stamp_ns) / 1e9)
 
     def _lookup(self, target: str, source: str, stamp_ns: int) -> Pose:
@@ -307,6 +314,12 @@ class LocalizerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    # Ctrl-C: rclpy's SIGINT handler shuts the context down, which ends spin(); then the frame being localized is
+    # waited for. Python's own handler is switched off before rclpy chains to it: its KeyboardInterrupt would land
+    # at an arbitrary point of the main thread, e.g. in the `finally` below while the frame is awaited (a second
+    # Ctrl-C lands there for sure): a traceback, then SIGABRT (exit -6, seen in the e2e test) with the worker still
+    # inside native code, instead of exit 0 (see also runtime.stop_request).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     rclpy.init(args=args)
     node = None
     try:
@@ -314,7 +327,7 @@ def main(args: list[str] | None = None) -> int:
         executor = MultiThreadedExecutor()
         executor.add_node(node)
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         if node is not None:

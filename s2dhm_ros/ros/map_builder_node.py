@@ -6,7 +6,6 @@ itself is `runtime.map_from_bag`, the same code the command line uses.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 
 import rclpy
@@ -15,8 +14,10 @@ from rclpy.signals import SignalHandlerOptions
 
 from ..config import MapBuilderConfig
 from ..io.bag_source import BagReadStats
+from ..mapping.engine import LocalEngine
 from ..runtime.map_from_bag import build_map_from_bag
 from ..runtime.node_config import MapBuilderNodeConfig
+from ..runtime.stop_request import StopRequest, StoppableEngine, StopRequested
 from . import node_parameters
 from .node_specs import map_builder_parameter_specs
 from .parameters import config_from_parameters
@@ -43,8 +44,11 @@ class _RosLogHandler(logging.Handler):
 
 
 class MapBuilderNode(Node):
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, stop: StopRequest | None = None, **kwargs) -> None:
+        """`stop`: the build ends at its next work item (image read, image's features, chunk of pairs or tracks)
+        once it is requested, `run` returning 130."""
         super().__init__(NODE_NAME, **kwargs)
+        self._stop = stop or StopRequest()
         specs = map_builder_parameter_specs()
         node_parameters.declare(self, specs)
         values = node_parameters.values(self, specs)
@@ -58,7 +62,12 @@ class MapBuilderNode(Node):
         library_log.addHandler(handler)
         library_log.setLevel(logging.INFO)
         try:
-            report = build_map_from_bag(self.settings, self.config, on_image=self._on_image)
+            report = build_map_from_bag(self.settings, self.config, on_image=self._on_image,
+                                        engine=StoppableEngine(LocalEngine(), self._stop))
+        except StopRequested:
+            self.get_logger().warning(f"interrupted: no map written to {self.settings.output}; run again with the "
+                                      "same parameters to resume from the cached features")
+            return 130
         except Exception as e:  # every failure ends the process with a message and status 1
             self.get_logger().error(f"map building failed: {e}")
             return 1
@@ -68,6 +77,7 @@ class MapBuilderNode(Node):
         return 0
 
     def _on_image(self, stats: BagReadStats) -> None:
+        self._stop.check()
         tenth = 10 * stats.images_seen // max(stats.images_total, 1)
         if tenth > self._logged_tenth:
             self._logged_tenth = tenth
@@ -77,22 +87,18 @@ class MapBuilderNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     # Ctrl-C (SIGINT, also how ros2 launch stops a node) must stop the build. rclpy's SIGINT handler only shuts the
-    # context down (made for executors, which then return) and passes the signal on to Python's handler, which
-    # raises KeyboardInterrupt only if SIGINT was not ignored when Python started (a script's background job, `&`,
-    # starts with it ignored): the build, which never spins, would then run to its end. So Python's own handler is
-    # installed and rclpy's is not. The map is written atomically at the very end: an interrupted build leaves no
-    # map, only its feature cache, from which the next run resumes.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # context down (made for executors, which then return; the build never spins), so it is not installed. Nor is
+    # Python's KeyboardInterrupt relied on (see runtime.stop_request: caught, it could still end the process with
+    # -2; and it could not be delivered at all when SIGINT was ignored at start, as in a script's background job).
+    # The signal requests a stop that the build honours at its next work item; further Ctrl-C are no-ops (SIGTERM
+    # still ends it at once). The map is written atomically at the very end: an interrupted build leaves no map,
+    # only its feature cache, from which the next run resumes.
+    stop = StopRequest().install()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
-        node = MapBuilderNode()
+        node = MapBuilderNode(stop=stop)
         return node.run()
-    except KeyboardInterrupt:
-        if node is not None:
-            node.get_logger().warning(f"interrupted: no map written to {node.settings.output}; run again with the "
-                                      "same parameters to resume from the cached features")
-        return 130
     finally:
         if node is not None:
             node.destroy_node()

@@ -4,6 +4,11 @@ against the prior, and say what to publish with the frame's quality.
 
 The node calls `process` on its worker thread and publishes the outcome; `lookup(target, source, stamp_ns)` is its
 tf2 lookup (target_from_source as a `Pose`, LookupError when unavailable or not a valid transform).
+
+Map reloads: each loaded map is a generation (`on_map_loaded`). A frame is processed with the generation of the
+map it was begun with; if another map was loaded meanwhile its fix is STALE (counted, never published: it is a
+pose in the previous map, and must not become the new map's prior either). The node re-checks with
+`still_current` while publishing, under the lock that also guards its map swap.
 """
 from __future__ import annotations
 
@@ -22,13 +27,14 @@ from .pose_prior import GateResult, PosePrior, initial_pose_prior
 from .prior_tracker import PriorTracker, SearchRegion
 from .stats import OK, WARN, Diagnostic
 
-PUBLISHED, REJECTED, FAILED, SKIPPED = "published", "rejected", "failed", "skipped"
+PUBLISHED, REJECTED, FAILED, SKIPPED, STALE = "published", "rejected", "failed", "skipped", "stale"
 
 
 @dataclass
 class FrameOutcome:
     stamp_ns: int
-    status: str  # PUBLISHED, REJECTED (the gate), FAILED or SKIPPED (paused, waiting for a trigger)
+    status: str  # PUBLISHED, REJECTED (the gate), FAILED, SKIPPED (paused, waiting for a trigger) or STALE (see above)
+    map_generation: int = 0  # of the map the frame was localized with
     reason: str | None = None  # why not published
     result: LocalizationResult | None = None
     fix: Fix | None = None  # set when PUBLISHED (and for REJECTED: the fix that was not published)
@@ -82,25 +88,52 @@ class FrameProcessor:
         self.priors = PriorTracker(settings.prior)
         self._lock = threading.Lock()
         self.skipped = 0  # frames not localized (paused, waiting for a trigger)
+        self.stale = 0  # frames localized with a map that was replaced meanwhile
+        self._map_generation = 0
+
+    @property
+    def map_generation(self) -> int:
+        with self._lock:
+            return self._map_generation
+
+    def on_map_loaded(self) -> None:
+        """Another map is in service: frames begun before are stale, and the prior (in the old map) is gone."""
+        with self._lock:
+            self._map_generation += 1
+            self.priors.reinitialize()
+
+    def still_current(self, outcome: "FrameOutcome") -> bool:
+        """Whether the outcome's map is still in service; if not, it becomes STALE (and is counted once)."""
+        with self._lock:
+            return self._check_current(outcome)
+
+    def _check_current(self, outcome: "FrameOutcome") -> bool:
+        if outcome.map_generation == self._map_generation:
+            return True
+        if outcome.status != STALE:
+            self.stale += 1
+            outcome.status, outcome.reason = STALE, "the map was reloaded while the frame was being localized"
+        return False
 
     def state(self) -> dict[str, str]:
         """The navigation state, for /diagnostics."""
         with self._lock:
-            skipped = self.skipped
+            skipped, stale = self.skipped, self.stale
         return {"paused": str(self.control.paused), "continuous_localization": str(self.control.continuous),
                 "localization_requested": str(self.control.requested), "prior": str(self.priors.has_prior),
                 "fixes_rejected_by_gate": str(self.priors.rejected), "priors_dropped": str(self.priors.dropped),
-                "frames_skipped": str(skipped)}
+                "frames_skipped": str(skipped), "frames_stale": str(stale)}
 
     def process(self, localizer: Localizer, load_image: Callable[[], np.ndarray], camera: Camera, stamp_ns: int,
-                camera_frame: str, map_frame: str) -> FrameOutcome:
-        """load_image: decodes the frame (not called for a skipped frame)."""
+                camera_frame: str, map_frame: str, map_generation: int) -> FrameOutcome:
+        """load_image: decodes the frame (not called for a skipped frame); map_generation: `map_generation` when
+        `localizer` was taken."""
         if (reason := self.control.skip_reason()) is not None:
             with self._lock:
                 self.skipped += 1
             return FrameOutcome(stamp_ns, SKIPPED, reason)
         frame = self.settings.base_frame or camera_frame
-        outcome = FrameOutcome(stamp_ns, FAILED, image=load_image())
+        outcome = FrameOutcome(stamp_ns, FAILED, map_generation, image=load_image())
         image = outcome.image
         odom = self._odometry(frame, stamp_ns, outcome.notes)
         outcome.prior = self.priors.predict(stamp_ns, odom) if self.settings.prior.enabled else None
@@ -128,11 +161,14 @@ class FrameProcessor:
             return self._not_published(outcome, REJECTED, f"fix too far from the prior (squared Mahalanobis "
                                                           f"{outcome.gate.mahalanobis_sq:.1f} > "
                                                           f"{outcome.gate.threshold:.1f})")
-        if outcome.fix.pose.covariance is not None:
-            self.priors.set(PosePrior(outcome.fix.pose.map_from_frame, outcome.fix.pose.covariance, stamp_ns, "fix"),
-                            odom)
-        self.control.on_published()
-        outcome.status = PUBLISHED
+        with self._lock:  # with on_map_loaded: a stale fix never becomes the new map's prior
+            if not self._check_current(outcome):
+                return outcome
+            if outcome.fix.pose.covariance is not None:
+                self.priors.set(PosePrior(outcome.fix.pose.map_from_frame, outcome.fix.pose.covariance, stamp_ns,
+                                          "fix"), odom)
+            self.control.on_published()
+            outcome.status = PUBLISHED
         return outcome
 
     def set_initial_pose(self, map_from_frame: Pose, covariance: np.ndarray, stamp_ns: int, frame_id: str,
