@@ -223,7 +223,8 @@ def test_pca_reduced_descriptors_decode_close_to_the_originals(tmp_path):
     loaded = SparseMap.load(tmp_path / "map")
     np.testing.assert_array_equal(loaded.local_descriptors(rows), reduced.local_descriptors(rows))
     header = yaml.safe_load((tmp_path / "map" / "map.yaml").read_text())
-    assert header["storage"]["descriptors"] == "pca_float16" and header["counts"]["descriptor_dim"] == 64
+    assert header["storage"]["descriptors"] == "float16" and header["storage"]["descriptor_pca_dim"] == 8
+    assert header["counts"]["descriptor_dim"] == 64
     SparseMap(**fields).save(tmp_path / "full")
     size = {name: (tmp_path / name / "descriptors.npy").stat().st_size for name in ("full", "map")}
     assert size["full"] > 7 * size["map"]

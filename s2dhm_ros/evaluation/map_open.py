@@ -34,7 +34,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from ..config import FeaturesConfig, MapStorageConfig
-from ..descriptor_pca import DescriptorPca
+from ..descriptor_codec import DescriptorCodec
 from ..geometry import Pose
 from ..map_format import ARRAYS, SparseMap, read_header
 from ..retrieval import PcaWhitening
@@ -103,9 +103,10 @@ def write_synthetic_map(path: Path, references: int, keypoints: int, storage: Ma
             return np.lib.format.open_memmap(scratch / f"{name}.npy", "w+", dtype, shape)
 
         d = storage.descriptor_dim or C
-        codec = _random_codec(rng, C, d) if storage.descriptor_dim else None
         spectrum = (1.0 / np.sqrt(1.0 + np.arange(d))).astype(np.float32)  # variance decaying along the components
-        descriptors = scratch_array("descriptors", (P, d), np.float16)
+        codec = _random_codec(rng, C, spectrum, storage)
+        descriptors = scratch_array("descriptors", (P, codec.code_dim if codec else d),
+                                    codec.code_dtype if codec else np.float16)
         xy = scratch_array("keypoints", (P, 2), np.float64)
         point_index = scratch_array("point_index", (P,), np.int64)
         # References 1 m apart along x, turning slowly; each keypoint's point was created by this reference or
@@ -113,12 +114,11 @@ def write_synthetic_map(path: Path, references: int, keypoints: int, storage: Ma
         yaw = np.cumsum(rng.normal(0, 0.02, R))
         centres = np.c_[np.arange(R, dtype=np.float64), np.zeros(R), np.zeros(R)]
         points3D = scratch_array("points3D", (R * new_per_reference, 3), np.float64)
-        chunk = max(1, (1 << 22) // (K * d))  # references per chunk: about 8 MB of descriptors
+        chunk = max(1, (1 << 22) // (K * d))  # references per chunk: about 16 MB of float32 coefficients
         for r0 in tqdm(range(0, R, chunk), desc=f"synthetic map of {R}", unit="chunk", leave=False):
             r1 = min(R, r0 + chunk)
             rows = slice(r0 * K, r1 * K)
-            codes = rng.standard_normal(((r1 - r0) * K, d), np.float32) * spectrum
-            descriptors[rows] = codes if codec else codes / np.linalg.norm(codes, axis=1, keepdims=True)
+            descriptors[rows] = _random_codes(rng, (r1 - r0) * K, spectrum, codec)
             xy[rows] = rng.random(((r1 - r0) * K, 2)) * [camera.width, camera.height]
             k = np.tile(np.arange(K), r1 - r0)
             r = np.repeat(np.arange(r0, r1), K)
@@ -145,9 +145,32 @@ def write_synthetic_map(path: Path, references: int, keypoints: int, storage: Ma
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _random_codec(rng: np.random.Generator, C: int, d: int) -> DescriptorPca:
-    components = np.linalg.qr(rng.normal(size=(C, d)))[0].astype(np.float32)
-    return DescriptorPca(np.zeros(C, np.float32), components, normalize=True)
+def _random_codec(rng: np.random.Generator, C: int, spectrum: np.ndarray,
+                  storage: MapStorageConfig) -> DescriptorCodec | None:
+    """A codec of `storage`'s kind for coefficients of standard deviation `spectrum` (no fitting: a product
+    quantizer's training and encoding would cost more than the map), None for plain float16."""
+    d = len(spectrum)
+    if storage.descriptor_codec == "float16" and not storage.descriptor_dim:
+        return None
+    components = np.linalg.qr(rng.normal(size=(C, d)))[0].astype(np.float32) if storage.descriptor_dim else None
+    codec = DescriptorCodec(storage.descriptor_codec, np.zeros(C, np.float32), components, normalize=True)
+    if codec.kind == "int8":
+        codec.scale = 4 * spectrum / 127
+    elif codec.kind == "pq":
+        M = storage.pq_subquantizers
+        codec.centroids = (rng.standard_normal((M, 256, d // M)) * spectrum.reshape(M, 1, -1)).astype(np.float32)
+    return codec
+
+
+def _random_codes(rng: np.random.Generator, n: int, spectrum: np.ndarray, codec: DescriptorCodec | None) -> np.ndarray:
+    """(n, code_dim) codes of random coefficients of standard deviation `spectrum` (unit float16 descriptors
+    without a codec); pq codes are uniform."""
+    if codec is not None and codec.kind == "pq":
+        return rng.integers(0, 256, (n, codec.code_dim), np.uint8)
+    coefficients = rng.standard_normal((n, len(spectrum)), np.float32) * spectrum
+    if codec is None:
+        return (coefficients / np.linalg.norm(coefficients, axis=1, keepdims=True)).astype(np.float16)
+    return codec.quantize(coefficients)
 
 
 def extractor_channels(extractor) -> int:
