@@ -233,8 +233,7 @@ def resident_bytes() -> int:
 
 def peak_resident_bytes() -> int:
     """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux keeps that across exec, so a spawned child
-    reports its parent's peak (here the parent that wrote the map through memory maps: 6.5 GB at 20,000
-    references, when the child itself never held 1 GB)."""
+    reports its parent's peak, here that of the parent that wrote the map through memory maps."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
@@ -244,7 +243,9 @@ def format_markdown(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["settings"]
     mb = 1e6
     lines = [f"# s2dhm benchmark map-open: {s['keypoints']} keypoints per reference, storage "
-             f"descriptor_dim={s['storage']['descriptor_dim']}, IVF from {s['storage']['ivf_min_references']} "
+             f"descriptor_codec={s['storage']['descriptor_codec']}, descriptor_dim={s['storage']['descriptor_dim']}"
+             + (f", pq_subquantizers={s['storage']['pq_subquantizers']}" if s['storage']['descriptor_codec'] == "pq"
+                else "") + f", IVF from {s['storage']['ivf_min_references']} "
              "references",
              "", f"Machine: {m['cpu']}, {m['cpu_cores']} cores, torch {m['torch']}, load average "
                  f"{m['load_average_1min']:.1f} at the end. RSS: resident memory of a fresh process (Python + torch "
