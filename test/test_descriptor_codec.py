@@ -42,7 +42,8 @@ def hypercolumns(fountain) -> np.ndarray:
 @pytest.fixture(scope="module")
 def float16_map(fountain) -> SparseMap:
     """A map of four fountain-P11 views, its descriptors stored as they are (float16)."""
-    config = MapBuilderConfig(max_keypoints=1000, storage=MapStorageConfig(colmap_model=False))
+    storage = MapStorageConfig(descriptor_codec="float16", descriptor_dim=0, colmap_model=False)
+    config = MapBuilderConfig(max_keypoints=1000, storage=storage)
     return build_map([fountain[i] for i in REFERENCES], config, progress=False)[0]
 
 

@@ -2,7 +2,7 @@
 number of references (100, 1,000, 20,000 by default).
 
 Each map is synthetic but written by the real writer (`SparseMap.save`, with the default storage:
-PCA-reduced descriptors, block checksums, IVF retrieval from 5,000 references): references along a
+descriptors coded by its codec, block checksums, IVF retrieval from 5,000 references): references along a
 route (1 m apart, slowly turning), their global descriptors a random walk on the sphere (consecutive
 views alike), K keypoints per reference each seeing a 3D point shared with the next two references,
 local descriptors with a decaying PCA spectrum. The arrays are generated into memory-mapped files, so
