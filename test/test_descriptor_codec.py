@@ -48,22 +48,24 @@ def float16_map(fountain) -> SparseMap:
 
 
 # codec, PCA dimensions, sub-quantizers -> bounds on the round trip: least cosine to the original over all
-# descriptors, mean cosine (measured: see the test's docstring)
+# descriptors, mean cosine. Measured on these 10,880 hypercolumns (min / mean): float16 1.0000 / 1.0000, int8
+# 0.9981 / 1.0000, int8 of 128 PCA dimensions 0.9559 / 0.9807, pq M = 64 0.9482 / 0.9759, pq M = 32 0.8725 / 0.9382.
+SLOW = pytest.mark.slow  # product quantizer training: tens of seconds on a loaded machine
 ROUND_TRIP = [
-    (("float16", 0, 64), 0.99999, 0.99999),
+    (("float16", 0, 64), 0.9999, 0.9999),
     (("int8", 0, 64), 0.99, 0.999),
-    (("int8", 128, 64), 0.9, 0.97),
-    (("pq", 0, 64), 0.8, 0.9),
-    (("pq", 0, 32), 0.7, 0.85),
+    (("int8", 128, 64), 0.93, 0.97),
+    pytest.param(("pq", 0, 64), 0.93, 0.965, marks=SLOW),
+    pytest.param(("pq", 0, 32), 0.85, 0.93, marks=SLOW),
 ]
 
 
 @pytest.mark.parametrize("codec, min_cosine, mean_cosine", ROUND_TRIP,
-                         ids=[f"{k}-d{d}-M{m}" for (k, d, m), *_ in ROUND_TRIP])
+                         ids=["float16-d0", "int8-d0", "int8-d128", "pq-d0-M64", "pq-d0-M32"])
 def test_round_trip_error_on_real_hypercolumns(hypercolumns, codec, min_cosine, mean_cosine):
+    """Every decoded descriptor is a unit vector close to its original; the codec read back from its arrays
+    decodes the same."""
     kind, dim, subquantizers = codec
-    if kind == "pq":
-        pytest.importorskip("faiss")
     fitted = DescriptorCodec.fit(hypercolumns, kind, dim, subquantizers)
     codes = fitted.encode(hypercolumns)
     assert codes.dtype == fitted.code_dtype and codes.shape == (len(hypercolumns), fitted.code_dim)
@@ -76,9 +78,9 @@ def test_round_trip_error_on_real_hypercolumns(hypercolumns, codec, min_cosine, 
     np.testing.assert_array_equal(again.decode(codes), decoded)
 
 
-STORED = [("int8", 0, 64),
-          pytest.param(("int8", 128, 64), marks=pytest.mark.slow),
-          pytest.param(("pq", 0, 64), marks=pytest.mark.slow)]  # product quantizer training: tens of seconds
+STORED = [("int8", 128, 64),  # the default
+          pytest.param(("int8", 0, 64), marks=SLOW),
+          pytest.param(("pq", 0, 64), marks=SLOW)]
 
 
 @pytest.mark.parametrize("codec", STORED, ids=lambda c: f"{c[0]}-d{c[1]}-M{c[2]}")
