@@ -84,9 +84,13 @@ class LocalizerConfig:
 class MapStorageConfig:
     """How a map holds its data, in memory and on disk (map format 2; measurements in docs/map-format.md)."""
 
-    # Local descriptors PCA-reduced to this many dimensions, stored in float16 and decoded back before
-    # matching; 0 stores all C dimensions in float16.
-    descriptor_dim: int = 0
+    # Local descriptors PCA-reduced to this many dimensions before they are encoded; 0 (or >= C) keeps all C.
+    descriptor_dim: int = 128
+    # How they are stored (s2dhm_ros/descriptor_codec.py): "float16", "int8" (one step per dimension) or "pq"
+    # (faiss product quantizer, pq_subquantizers bytes per keypoint); decoded back to C dimensions before matching.
+    # The default (128 dimensions in int8) meets 0.5 MB per reference with no measured loss: docs/map-format.md.
+    descriptor_codec: str = "int8"
+    pq_subquantizers: int = 64  # must divide the (reduced) descriptor dimension
     ivf_min_references: int = 5000  # from this many references retrieval uses a faiss IVF index, below exact search
     checksum_block_bytes: int = 1048576  # map files are verified in blocks of this size, on first read
     colmap_model: bool = True  # also write the map as a COLMAP model (colmap/), for COLMAP tools

@@ -9,8 +9,10 @@ Layout (format version 2):
     keypoints.npy         (P, 2) float64  map keypoints of all references (COLMAP pixel convention)
     point_index.npy       (P,)   int64    row of points3D.npy seen by each keypoint
     descriptors.npy       (P, C) float16  sparse hypercolumns at the keypoints (half precision: see
-                                          docs/embedded-default.md), or (P, d) float16 PCA coefficients
-    descriptor_pca.npz    only with PCA: mean (C,), components (C, d) (s2dhm_ros/descriptor_pca.py)
+                                          docs/embedded-default.md), or their codes (P, d) float16 / int8
+                                          or (P, M) uint8 (storage.descriptors: float16, int8 or pq)
+    descriptor_codec.npz  only with codes: s2dhm_ros/descriptor_codec.py (PCA basis, int8 steps, pq centroids);
+                          maps written before the codecs hold descriptor_pca.npz (PCA + float16), still read
     offsets.npy           (R+1,) int64    keypoints of reference r are rows offsets[r]:offsets[r+1]
     points3D.npy          (M, 3) float64  triangulated points in the map frame
     global_descriptors.npy (R, d) float32 PCA-whitened, L2-normalised global descriptors
@@ -45,7 +47,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from .config import MapStorageConfig
-from .descriptor_pca import DescriptorPca
+from .descriptor_codec import DescriptorCodec
 from .geometry import Camera, Pose
 from .io.block_checksums import CorruptBlock, LazyBlockVerifier, save_npy_with_digests
 from .io.checksum import sha256_file
@@ -55,7 +57,8 @@ from .retrieval import PcaWhitening, build_index
 FORMAT_VERSION = 2
 ARRAYS = ("keypoints", "point_index", "descriptors", "offsets", "points3D", "global_descriptors")
 WHOLE_FILES = ("references.json", "cam_from_world.npy", "pca.npz", "retrieval.faiss", "block_checksums.npz")
-PCA_FILE = "descriptor_pca.npz"
+CODEC_FILE = "descriptor_codec.npz"
+LEGACY_PCA_FILE = "descriptor_pca.npz"  # the codec file of maps written before the codecs (PCA + float16)
 HEADER_KEYS = ("frame_id", "backbone", "fingerprint", "storage", "array_bytes", "checksums")
 REBUILD = "rebuild the map with `s2dhm build-map` (or the map_builder node)"
 
@@ -125,9 +128,9 @@ class SparseMap:
     pca: PcaWhitening
     metadata: dict[str, Any] = field(default_factory=dict)
     index: faiss.Index | None = None
-    # None: descriptors are stored as they are; with storage.descriptor_dim set, fitted and applied at construction,
-    # so that a map localizes the same in memory as after saving and loading.
-    descriptor_codec: DescriptorPca | None = None
+    # None: descriptors are stored as they are (float16); with storage.descriptor_dim or a codec other than float16,
+    # fitted and applied at construction, so that a map localizes the same in memory as after saving and loading.
+    descriptor_codec: DescriptorCodec | None = None
     storage: MapStorageConfig = field(default_factory=MapStorageConfig)
     # False (maps opened from disk): only shapes are checked here, not values (that would read every array);
     # the values were checked when the map was built, and the checksums vouch for them since.
@@ -136,9 +139,11 @@ class SparseMap:
     _mapped: dict[str, MappedArray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self, check_values: bool) -> None:
-        dim = self.storage.descriptor_dim
-        if self.descriptor_codec is None and 0 < dim < self.descriptors.shape[-1] and len(self.descriptors):
-            self.descriptor_codec = DescriptorPca.fit(self.descriptors, dim)
+        storage = self.storage
+        dim = storage.descriptor_dim if storage.descriptor_dim < self.descriptors.shape[-1] else 0
+        if self.descriptor_codec is None and (dim or storage.descriptor_codec != "float16") and len(self.descriptors):
+            self.descriptor_codec = DescriptorCodec.fit(self.descriptors, storage.descriptor_codec, dim,
+                                                        storage.pq_subquantizers)
             self.descriptors = self.descriptor_codec.encode(self.descriptors)
         self.validate(check_values)
         if self.index is None:
@@ -162,7 +167,7 @@ class SparseMap:
 
     def local_descriptors(self, rows: np.ndarray) -> np.ndarray:
         """(n, C) descriptors of keypoint rows `rows`: read (and checked) from disk for an opened map, decoded when
-        stored PCA-reduced. float16 as stored, float32 when decoded."""
+        stored as codes. float16 as stored, float32 when decoded."""
         codes = self._rows("descriptors", rows)
         return self.descriptor_codec.decode(codes) if self.descriptor_codec else codes
 
@@ -200,7 +205,8 @@ class SparseMap:
             (self.keypoints.ndim == 2 and self.keypoints.shape[1] == 2, "keypoints must be (P, 2)"),
             (self.point_index.shape == (P,), "point_index must be (P,)"),
             (self.descriptors.ndim == 2 and len(self.descriptors) == P, "descriptors must be (P, C)"),
-            (codec is None or self.descriptors.shape[1] == codec.dim, "descriptors do not match their PCA"),
+            (codec is None or (self.descriptors.shape[1] == codec.code_dim
+                               and self.descriptors.dtype == codec.code_dtype), "descriptors do not match their codec"),
             (self.offsets.shape == (R + 1,) and self.offsets[0] == 0 and self.offsets[-1] == P
              and np.all(np.diff(self.offsets) >= 0), "offsets must run from 0 to P, non-decreasing, one per reference"),
             (self.points3D.ndim == 2 and self.points3D.shape[1] == 3, "points3D must be (M, 3)"),
@@ -244,13 +250,13 @@ class SparseMap:
         return path
 
     def _write(self, out: Path) -> None:
-        block = self.storage.checksum_block_bytes
+        block, codec = self.storage.checksum_block_bytes, self.descriptor_codec
         blocks = {name: save_npy_with_digests(out / f"{name}.npy", getattr(self, name), block) for name in ARRAYS}
         np.savez(out / "block_checksums.npz", **blocks)
         np.save(out / "cam_from_world.npy", pose_table(self.cam_from_world), allow_pickle=False)
         np.savez(out / "pca.npz", mean=self.pca.mean, projection=self.pca.projection)
-        if self.descriptor_codec is not None:
-            np.savez(out / PCA_FILE, **self.descriptor_codec.to_arrays())
+        if codec is not None:
+            np.savez(out / CODEC_FILE, **codec.to_arrays())
         faiss.write_index(self.index, str(out / "retrieval.faiss"))
         distinct = list(dict.fromkeys(self.cameras))
         number = {camera: i for i, camera in enumerate(distinct)}
@@ -259,7 +265,7 @@ class SparseMap:
         (out / "references.json").write_text(json.dumps(references))
         if self.storage.colmap_model:
             self.to_reconstruction().write(str(_mkdir(out / "colmap")))
-        whole = [*WHOLE_FILES, *([PCA_FILE] if self.descriptor_codec is not None else [])]
+        whole = [*WHOLE_FILES, *([CODEC_FILE] if codec is not None else [])]
         header = {
             "format_version": FORMAT_VERSION,
             "frame_id": self.frame_id,
@@ -268,7 +274,9 @@ class SparseMap:
             "counts": {"references": self.num_references, "keypoints": int(len(self.keypoints)),
                        "points3D": int(len(self.points3D)), "descriptor_dim": self.descriptor_dim,
                        "global_dim": int(self.pca.dim)},
-            "storage": {"descriptors": "pca_float16" if self.descriptor_codec is not None else "float16",
+            "storage": {"descriptors": codec.kind if codec else "float16",
+                        "descriptor_pca_dim": codec.pca_dim if codec else 0,
+                        **({"pq_subquantizers": codec.code_dim} if codec and codec.kind == "pq" else {}),
                         "descriptor_stored_dim": int(self.descriptors.shape[1]),
                         "retrieval_index": "ivf" if isinstance(self.index, faiss.IndexIVF) else "exact",
                         "checksum_block_bytes": int(block)},
@@ -321,8 +329,8 @@ class SparseMap:
                 mapped[name] = MappedArray(file, verifier if verify_checksums else None)
             pca_file = np.load(path / "pca.npz", allow_pickle=False)
             pca = PcaWhitening(pca_file["mean"], pca_file["projection"])
-            codec = (DescriptorPca.from_arrays(np.load(path / PCA_FILE, allow_pickle=False))
-                     if PCA_FILE in header["checksums"] else None)
+            codec_file = _codec_file(header)
+            codec = DescriptorCodec.from_arrays(np.load(path / codec_file, allow_pickle=False)) if codec_file else None
             references = json.loads((path / "references.json").read_text())
             distinct = [Camera.from_dict(c) for c in references["cameras"]]
             cameras = [distinct[i] for i in references["camera_index"]]
@@ -336,8 +344,10 @@ class SparseMap:
         if index.ntotal != len(references["names"]):
             raise MapError(f"{path}: retrieval index holds {index.ntotal} images, the map {len(references['names'])}")
         arrays = {name: mapped[name].array for name in ARRAYS}
-        stored_as = MapStorageConfig(descriptor_dim=codec.dim if codec else 0, checksum_block_bytes=block,
-                                     colmap_model=(path / "colmap").is_dir())
+        stored_as = MapStorageConfig(
+            descriptor_dim=codec.pca_dim if codec else 0, descriptor_codec=codec.kind if codec else "float16",
+            pq_subquantizers=storage.get("pq_subquantizers", MapStorageConfig.pq_subquantizers),
+            checksum_block_bytes=block, colmap_model=(path / "colmap").is_dir())
         sparse_map = cls(frame_id=header["frame_id"], backbone=header["backbone"], fingerprint=header["fingerprint"],
                          reference_names=references["names"], cameras=cameras, cam_from_world=poses, pca=pca,
                          metadata=header.get("metadata") or {}, index=index, descriptor_codec=codec,
@@ -412,8 +422,8 @@ def _read_checked_header(path: Path) -> dict[str, Any]:
     storage = header["storage"] if isinstance(header["storage"], dict) else {}
     unchecked = [name for name in WHOLE_FILES if not _is_sha256(checksums.get(name))]
     unchecked += [f"{name}.npy" for name in ARRAYS if not isinstance(sizes.get(f"{name}.npy"), int)]
-    if storage.get("descriptors") == "pca_float16" and not _is_sha256(checksums.get(PCA_FILE)):
-        unchecked.append(PCA_FILE)
+    if (storage.get("descriptors") != "float16" or storage.get("descriptor_pca_dim")) and not _codec_file(header):
+        unchecked.append(CODEC_FILE)
     if unchecked or not isinstance(storage.get("checksum_block_bytes"), int) or storage["checksum_block_bytes"] < 1:
         raise MapError(f"{header_path} has no valid checksum or size for {unchecked or ['its blocks']}; the header is "
                        f"truncated, {REBUILD}")
@@ -421,6 +431,13 @@ def _read_checked_header(path: Path) -> dict[str, Any]:
         if not (path / name).is_file():
             raise MapError(f"{path}: file {name} is missing; the map is incomplete, {REBUILD}")
     return header
+
+
+def _codec_file(header: dict[str, Any]) -> str | None:
+    """The map's descriptor codec file with a valid checksum in the header (the legacy name in maps written before
+    the codecs), None if it has none."""
+    checksums = header["checksums"] if isinstance(header["checksums"], dict) else {}
+    return next((name for name in (CODEC_FILE, LEGACY_PCA_FILE) if _is_sha256(checksums.get(name))), None)
 
 
 def _is_sha256(value: Any) -> bool:

@@ -16,6 +16,8 @@ from s2dhm_ros.geometry import Camera, Pose
 from s2dhm_ros.map_format import FORMAT_VERSION, MapError, SparseMap
 from s2dhm_ros.retrieval import PcaWhitening
 
+AS_GIVEN = {"descriptor_codec": "float16", "descriptor_dim": 0}  # storage that keeps the descriptors as they are
+
 
 def make_map(R=3, per_ref=5, C=8, seed=0, storage=None) -> SparseMap:
     rng = np.random.default_rng(seed)
@@ -32,7 +34,7 @@ def make_map(R=3, per_ref=5, C=8, seed=0, storage=None) -> SparseMap:
         descriptors=rng.normal(size=(P, C)).astype(np.float16),
         offsets=np.arange(0, P + 1, per_ref), points3D=rng.normal(size=(M, 3)),
         global_descriptors=pca(globals_), pca=pca, metadata={"source": "test"},
-        storage=storage or MapStorageConfig())
+        storage=storage or MapStorageConfig(**AS_GIVEN))
 
 
 def test_round_trip(tmp_path):
@@ -105,7 +107,7 @@ def test_every_truncation_of_the_header_is_an_error(tmp_path):
     make_map().save(tmp_path / "map")
     header = tmp_path / "map" / "map.yaml"
     text = header.read_text()
-    for cut in range(0, len(text), 7):
+    for cut in range(0, len(text.rstrip()), 7):  # (a cut of the final newline alone loses nothing)
         header.write_text(text[:cut])
         with pytest.raises(MapError, match="map.yaml"):
             SparseMap.load(tmp_path / "map")
@@ -133,7 +135,7 @@ def _fields(m: SparseMap) -> dict:
 
 def test_opening_maps_arrays_and_reads_only_the_rows_used(tmp_path):
     """Arrays are memory-mapped; a reference's rows are read and verified on first use, the others never."""
-    m = make_map(R=6, per_ref=40, C=16, storage=MapStorageConfig(checksum_block_bytes=512))
+    m = make_map(R=6, per_ref=40, C=16, storage=MapStorageConfig(checksum_block_bytes=512, **AS_GIVEN))
     m.save(tmp_path / "map")
     loaded = SparseMap.load(tmp_path / "map")
     assert isinstance(loaded.descriptors, np.memmap) and isinstance(loaded.points3D, np.memmap)
@@ -149,7 +151,7 @@ def test_opening_maps_arrays_and_reads_only_the_rows_used(tmp_path):
 
 
 def test_damage_inside_a_file_is_caught_on_first_use_and_by_verify_map(tmp_path, capsys):
-    m = make_map(R=6, per_ref=40, C=16, storage=MapStorageConfig(checksum_block_bytes=512))
+    m = make_map(R=6, per_ref=40, C=16, storage=MapStorageConfig(checksum_block_bytes=512, **AS_GIVEN))
     m.save(tmp_path / "map")
     path = tmp_path / "map" / "descriptors.npy"
     data = bytearray(path.read_bytes())
@@ -215,7 +217,7 @@ def test_pca_reduced_descriptors_decode_close_to_the_originals(tmp_path):
     unit = rng.normal(size=(800, 8)) @ basis.T
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     fields = {**_fields(full), "descriptors": unit.astype(np.float16)}
-    reduced = SparseMap(**fields, storage=MapStorageConfig(descriptor_dim=8))
+    reduced = SparseMap(**fields, storage=MapStorageConfig(descriptor_dim=8, descriptor_codec="float16"))
     assert reduced.descriptors.shape == (800, 8) and reduced.descriptor_dim == 64
     rows = reduced.reference_rows([1, 3])
     np.testing.assert_allclose(reduced.local_descriptors(rows), unit[rows], atol=3e-3)
@@ -223,8 +225,9 @@ def test_pca_reduced_descriptors_decode_close_to_the_originals(tmp_path):
     loaded = SparseMap.load(tmp_path / "map")
     np.testing.assert_array_equal(loaded.local_descriptors(rows), reduced.local_descriptors(rows))
     header = yaml.safe_load((tmp_path / "map" / "map.yaml").read_text())
-    assert header["storage"]["descriptors"] == "pca_float16" and header["counts"]["descriptor_dim"] == 64
-    SparseMap(**fields).save(tmp_path / "full")
+    assert header["storage"]["descriptors"] == "float16" and header["storage"]["descriptor_pca_dim"] == 8
+    assert header["counts"]["descriptor_dim"] == 64
+    SparseMap(**fields, storage=MapStorageConfig(**AS_GIVEN)).save(tmp_path / "full")
     size = {name: (tmp_path / name / "descriptors.npy").stat().st_size for name in ("full", "map")}
     assert size["full"] > 7 * size["map"]
 

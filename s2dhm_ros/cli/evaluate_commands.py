@@ -5,10 +5,10 @@ With `--json`, stdout is ONE JSON document (progress bars go to stderr) that a s
      "scenes": {"<scene>": {"complete": bool, "views": [held-out image names, in order],
                             "summary": [{"condition", "method", "recall": {"0.25m,2deg": 0..1, ...},
                                          "median_m", "median_deg", "num_queries", "num_localized",
-                                         "median_time_s"}, ...],
+                                         "median_time_s", "map_mb_per_reference"}, ...],
                             "queries": [{"query", "condition", "method", "success", "error_m", "error_deg",
                                          "num_inliers", "num_matches", "reference", "retrieved",
-                                         "map_keypoints", "timings"}, ...]}}}
+                                         "map_keypoints", "timings", "map_mb_per_reference"}, ...]}}}
 Errors of views that were not localized are null (JSON has no Infinity). `--out FILE` writes the same document,
 rewritten atomically after every view, so an interrupted run leaves a readable partial result
 ("complete": false); `--views` holds out only some views (the summary is over those).
@@ -29,6 +29,7 @@ from ..evaluation.leave_one_out import QueryOutcome, leave_one_out, summarize
 from ..evaluation.metrics import THRESHOLDS, finite_or_none
 from ..features import BACKBONES
 from ..io.atomic import write_text_atomic
+from .storage_options import add_storage_options, storage_from_options
 
 BASELINE_RUN = ("night", "sparse_to_sparse")
 RUNS = (("day", "sparse_to_dense"), ("night", "sparse_to_dense"), BASELINE_RUN)
@@ -40,8 +41,8 @@ def register(subparsers) -> None:
         description="For every view: build a map from the other views with their ground-truth poses, localize "
                     "the held-out view by day and under simulated night, with sparse-to-dense matching and the "
                     "sparse-to-sparse baseline. Prints recall at (0.25 m, 2°), (0.5 m, 5°), (5 m, 10°), median "
-                    "errors, the median time per query and the mean/median NEES of the published covariance (6 when "
-                    "honest).")
+                    "errors, the median time per query, the mean/median NEES of the published covariance (6 when "
+                    "honest) and the maps' MB per reference image on disk (each map is saved and reopened).")
     p.add_argument("scenes", nargs="+", type=Path, help="scene folders (images/, gt_dense_cameras/)")
     p.add_argument("--config", type=Path, help="LocalizerConfig YAML (e.g. config/localizer.yaml)")
     p.add_argument("--backbone", choices=BACKBONES, help="override features.backbone of the config")
@@ -49,9 +50,7 @@ def register(subparsers) -> None:
                    help="hold out only these views: 0-based indices or image names (default: all)")
     p.add_argument("--builder-config", type=Path, help="MapBuilderConfig YAML for the maps (e.g. "
                                                        "config/map_builder.yaml); its features are the localizer's")
-    p.add_argument("--descriptor-dim", type=int,
-                   help="store the maps' local descriptors PCA-reduced to this many dimensions (0: all, in float16; "
-                        "default: the builder config's storage.descriptor_dim), to measure what it costs")
+    add_storage_options(p, "the builder config's storage")
     p.add_argument("--no-baseline", action="store_true", help="skip the sparse-to-sparse baseline (faster)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON document on stdout instead of the table (schema: module docstring)")
@@ -84,11 +83,11 @@ def _dump(document: dict[str, Any]) -> str:
 def _print_table(name: str, outcomes: list[QueryOutcome]) -> None:
     print(f"\n{name}: {len({o.query for o in outcomes})} views")
     print(f"  {'condition':9s} {'method':16s} {'0.25m,2°':>9s} {'0.5m,5°':>9s} {'5m,10°':>9s} "
-          f"{'median m':>9s} {'median °':>9s} {'s/query':>8s} {'NEES mean':>9s} {'median':>7s}")
+          f"{'median m':>9s} {'median °':>9s} {'s/query':>8s} {'NEES mean':>9s} {'median':>7s} {'MB/ref':>7s}")
     for (condition, method), s in summarize(outcomes).items():
         print(f"  {condition:9s} {method:16s} " + " ".join(f"{100 * r:8.1f}%" for r in s["recall"])
               + f" {s['median_m']:9.3f} {s['median_deg']:9.2f} {s['median_time_s']:8.2f}"
-              + f" {s['mean_nees']:9.2f} {s['median_nees']:7.2f}")
+              + f" {s['mean_nees']:9.2f} {s['median_nees']:7.2f} {s['map_mb_per_reference']:7.3f}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,9 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if args.backbone:
         config = dataclasses.replace(config, features=dataclasses.replace(config.features, backbone=args.backbone))
     builder = load_config(MapBuilderConfig, args.builder_config, node_name="map_builder")
-    storage = builder.storage if args.descriptor_dim is None else dataclasses.replace(
-        builder.storage, descriptor_dim=args.descriptor_dim)
-    builder = dataclasses.replace(builder, features=config.features, storage=storage)
+    builder = dataclasses.replace(builder, features=config.features,
+                                  storage=storage_from_options(builder.storage, args))
     runs = [r for r in RUNS if not (args.no_baseline and r == BASELINE_RUN)]
     document: dict[str, Any] = {"config": to_dict(config), "scenes": {}}
 

@@ -16,6 +16,7 @@ from ..mapping.engine import create_engine
 from ..runtime.map_from_bag import build_map_from_bag
 from ..runtime.node_config import MapBuilderNodeConfig
 from .options import add_dataclass_options, dataclass_from_options
+from .storage_options import add_storage_options, storage_from_options
 
 
 def register(subparsers) -> None:
@@ -43,11 +44,13 @@ def register(subparsers) -> None:
     bag = p.add_argument_group("rosbag2 (sqlite3 or mcap; ROS 1 .bag too)")
     bag.add_argument("--bag", type=Path, help="bag to build the map from")
     add_dataclass_options(bag, BagSourceConfig)
+    add_storage_options(p, "--config's storage, else the library's")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(MapBuilderConfig, args.config, node_name="map_builder")
+    config = dataclasses.replace(config, storage=storage_from_options(config.storage, args))
     engine = create_engine(args.scheduler)
     try:
         return _build(args, config, engine)

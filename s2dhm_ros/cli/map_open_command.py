@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..evaluation import map_open
+from .storage_options import add_storage_options, storage_from_options
 
 
 def add_map_open_parser(benchmark_subparsers) -> argparse.ArgumentParser:
@@ -21,15 +22,13 @@ def add_map_open_parser(benchmark_subparsers) -> argparse.ArgumentParser:
                    help=f"keypoints per reference (default: {defaults.keypoints})")
     p.add_argument("--queries", type=int, default=defaults.queries,
                    help=f"queries localized after opening (default: {defaults.queries})")
-    p.add_argument("--descriptor-dim", type=int, default=defaults.storage.descriptor_dim,
-                   help="storage.descriptor_dim: PCA dimensions of the local descriptors, 0 = all C in float16 "
-                        f"(default: {defaults.storage.descriptor_dim}, the map builder's)")
     p.add_argument("--ivf-min-references", type=int, default=defaults.storage.ivf_min_references,
                    help=f"storage.ivf_min_references (default: {defaults.storage.ivf_min_references})")
     p.add_argument("--colmap-model", action="store_true", help="also write the COLMAP model (slow at 20,000)")
     p.add_argument("--work-dir", type=Path,
                    help="where to write the maps, one at a time (default: a temporary folder; 20,000 references "
                         "take several GB)")
+    add_storage_options(p, "the map builder's")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", type=Path, default=Path("map-open-benchmark"),
                    help="output folder (default: map-open-benchmark)")
@@ -38,7 +37,7 @@ def add_map_open_parser(benchmark_subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    storage = dataclasses.replace(map_open.MapOpenSettings().storage, descriptor_dim=args.descriptor_dim,
+    storage = dataclasses.replace(storage_from_options(map_open.MapOpenSettings().storage, args),
                                   ivf_min_references=args.ivf_min_references, colmap_model=args.colmap_model)
     settings = map_open.MapOpenSettings(references=tuple(args.references), keypoints=args.keypoints,
                                         queries=args.queries, storage=storage, work_dir=args.work_dir, seed=args.seed)

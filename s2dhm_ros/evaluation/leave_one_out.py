@@ -1,7 +1,9 @@
 """Leave-one-out localization on a posed image set (the Strecha layout): for each view, a map is
 built from all the OTHER views with their ground-truth poses and the held-out view is localized,
 by day and under simulated night (s2dhm_ros.synthetic.appearance.simulate_night), with the
-paper's sparse-to-dense matching and the sparse-to-sparse baseline of its ablation."""
+paper's sparse-to-dense matching and the sparse-to-sparse baseline of its ablation. Each map is saved and
+reopened through the map format (s2dhm_ros/map_format.py) before it is used, so that what is measured is what a
+stored map does (its descriptor codec included), and its size on disk per reference image is reported."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,10 +19,12 @@ from ..config import LocalizerConfig, MapBuilderConfig
 from ..geometry import pose_error
 from ..io.strecha import read_strecha_scene
 from ..localizer import Localizer
+from ..map_format import SparseMap
 from ..mapping.builder import build_map
 from ..runtime.pose_output import published_pose
 from ..runtime.pose_prior import nees
 from ..synthetic.appearance import simulate_night
+from .map_open import disk_usage
 from .metrics import median_errors, recall_at_thresholds
 
 CONDITIONS = ("day", "night")
@@ -42,6 +46,7 @@ class QueryOutcome:
     retrieved: list[str] = field(default_factory=list)  # retrieved references, best first
     map_keypoints: int = 0  # 3D-point keypoints in the map of the other views
     nees: float = float("nan")  # of the published (ROS order) camera pose and covariance; NaN when it failed
+    map_mb_per_reference: float = float("nan")  # the saved map of the other views on disk, MB (1e6) per reference
 
 
 def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | None = None,
@@ -58,10 +63,12 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
     held_out = select_views(frames, views)
     runs = list(runs)
     outcomes = []
-    with tempfile.TemporaryDirectory(prefix="s2dhm-loo-") as cache:  # features shared by all folds
+    with tempfile.TemporaryDirectory(prefix="s2dhm-loo-") as work:
+        cache = Path(work) / "features"  # shared by all folds
         for q in tqdm(held_out, desc=f"leave-one-out {Path(scene_dir).name}", unit="view", disable=not progress):
             query = frames[q]
-            sparse_map, _ = build_map(frames[:q] + frames[q + 1:], builder_config, progress=False, cache_dir=cache)
+            built, _ = build_map(frames[:q] + frames[q + 1:], builder_config, progress=False, cache_dir=cache)
+            sparse_map, mb_per_reference = stored_and_reopened(built, Path(work) / "map")
             day = query.load()
             images = {"day": day,
                       "night": simulate_night(day, np.random.default_rng(seed + q)) if any(
@@ -77,10 +84,17 @@ def leave_one_out(scene_dir: str | Path, localizer_config: LocalizerConfig | Non
                 outcomes.append(QueryOutcome(query.name, condition, method, result.success, dt, dr,
                                              result.num_inliers, result.timings, result.num_matches,
                                              result.reference, result.retrieved, len(sparse_map.point_index),
-                                             _nees(result, query.cam_from_world)))
+                                             _nees(result, query.cam_from_world), mb_per_reference))
             if on_view is not None:
                 on_view(outcomes)
     return outcomes
+
+
+def stored_and_reopened(sparse_map: SparseMap, path: Path) -> tuple[SparseMap, float]:
+    """`sparse_map` saved at `path` (replacing what is there) and opened from it; its MB (1e6) per reference on
+    disk."""
+    sparse_map.save(path)
+    return SparseMap.load(path), disk_usage(path)["bytes_per_reference"] / 1e6
 
 
 def select_views(frames: Sequence, views: Sequence[int | str] | None) -> list[int]:
@@ -111,7 +125,8 @@ def _nees(result, cam_from_world_truth) -> float:
 
 def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
     """Per (condition, method): recall at the benchmark thresholds, median errors, and the mean and median NEES of
-    the published covariance over the localized views (6 when honest; NaN when none has one)."""
+    the published covariance over the localized views (6 when honest; NaN when none has one), and the mean MB per
+    reference of the maps on disk."""
     summary = {}
     for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
         errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
@@ -123,5 +138,7 @@ def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
                         "num_localized": int(sum(o.success for o in outcomes if (o.condition, o.method) == key)),
                         "median_time_s": float(np.median(times)),
                         "mean_nees": float(nees_values.mean()) if len(nees_values) else float("nan"),
-                        "median_nees": float(np.median(nees_values)) if len(nees_values) else float("nan")}
+                        "median_nees": float(np.median(nees_values)) if len(nees_values) else float("nan"),
+                        "map_mb_per_reference": float(np.mean([o.map_mb_per_reference for o in outcomes
+                                                               if (o.condition, o.method) == key]))}
     return summary

@@ -2,7 +2,7 @@
 number of references (100, 1,000, 20,000 by default).
 
 Each map is synthetic but written by the real writer (`SparseMap.save`, with the default storage:
-PCA-reduced descriptors, block checksums, IVF retrieval from 5,000 references): references along a
+descriptors coded by its codec, block checksums, IVF retrieval from 5,000 references): references along a
 route (1 m apart, slowly turning), their global descriptors a random walk on the sphere (consecutive
 views alike), K keypoints per reference each seeing a 3D point shared with the next two references,
 local descriptors with a decaying PCA spectrum. The arrays are generated into memory-mapped files, so
@@ -11,8 +11,9 @@ that a 20,000-reference map is made without holding it in memory.
 Each map is then opened in a fresh process (Python + torch imported first, so that their memory is
 counted apart), and a few queries (synthetic 512x384 textures through the real Localizer and the
 default dense_sift backbone) localized: open time, resident memory (RSS, /proc/self/statm: it
-counts the map's file pages read through the memory map) after opening and after the queries, and
-the queries' time. The map files were just written, so the page cache is warm: a cold open reads
+counts the map's file pages read through the memory map) after opening and after the queries, the
+process's own peak (VmHWM, /proc/self/status), and the queries' time. The map files were just
+written, so the page cache is warm: a cold open reads
 the same few files (the header, references, poses, PCA, the retrieval index) from disk.
 """
 from __future__ import annotations
@@ -21,7 +22,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -34,7 +34,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from ..config import FeaturesConfig, MapStorageConfig
-from ..descriptor_pca import DescriptorPca
+from ..descriptor_codec import DescriptorCodec
 from ..geometry import Pose
 from ..map_format import ARRAYS, SparseMap, read_header
 from ..retrieval import PcaWhitening
@@ -103,9 +103,10 @@ def write_synthetic_map(path: Path, references: int, keypoints: int, storage: Ma
             return np.lib.format.open_memmap(scratch / f"{name}.npy", "w+", dtype, shape)
 
         d = storage.descriptor_dim or C
-        codec = _random_codec(rng, C, d) if storage.descriptor_dim else None
         spectrum = (1.0 / np.sqrt(1.0 + np.arange(d))).astype(np.float32)  # variance decaying along the components
-        descriptors = scratch_array("descriptors", (P, d), np.float16)
+        codec = _random_codec(rng, C, spectrum, storage)
+        descriptors = scratch_array("descriptors", (P, codec.code_dim if codec else d),
+                                    codec.code_dtype if codec else np.float16)
         xy = scratch_array("keypoints", (P, 2), np.float64)
         point_index = scratch_array("point_index", (P,), np.int64)
         # References 1 m apart along x, turning slowly; each keypoint's point was created by this reference or
@@ -113,12 +114,11 @@ def write_synthetic_map(path: Path, references: int, keypoints: int, storage: Ma
         yaw = np.cumsum(rng.normal(0, 0.02, R))
         centres = np.c_[np.arange(R, dtype=np.float64), np.zeros(R), np.zeros(R)]
         points3D = scratch_array("points3D", (R * new_per_reference, 3), np.float64)
-        chunk = max(1, (1 << 22) // (K * d))  # references per chunk: about 8 MB of descriptors
+        chunk = max(1, (1 << 22) // (K * d))  # references per chunk: about 16 MB of float32 coefficients
         for r0 in tqdm(range(0, R, chunk), desc=f"synthetic map of {R}", unit="chunk", leave=False):
             r1 = min(R, r0 + chunk)
             rows = slice(r0 * K, r1 * K)
-            codes = rng.standard_normal(((r1 - r0) * K, d), np.float32) * spectrum
-            descriptors[rows] = codes if codec else codes / np.linalg.norm(codes, axis=1, keepdims=True)
+            descriptors[rows] = _random_codes(rng, (r1 - r0) * K, spectrum, codec)
             xy[rows] = rng.random(((r1 - r0) * K, 2)) * [camera.width, camera.height]
             k = np.tile(np.arange(K), r1 - r0)
             r = np.repeat(np.arange(r0, r1), K)
@@ -145,9 +145,32 @@ def write_synthetic_map(path: Path, references: int, keypoints: int, storage: Ma
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _random_codec(rng: np.random.Generator, C: int, d: int) -> DescriptorPca:
-    components = np.linalg.qr(rng.normal(size=(C, d)))[0].astype(np.float32)
-    return DescriptorPca(np.zeros(C, np.float32), components, normalize=True)
+def _random_codec(rng: np.random.Generator, C: int, spectrum: np.ndarray,
+                  storage: MapStorageConfig) -> DescriptorCodec | None:
+    """A codec of `storage`'s kind for coefficients of standard deviation `spectrum` (no fitting: a product
+    quantizer's training and encoding would cost more than the map), None for plain float16."""
+    d = len(spectrum)
+    if storage.descriptor_codec == "float16" and not storage.descriptor_dim:
+        return None
+    components = np.linalg.qr(rng.normal(size=(C, d)))[0].astype(np.float32) if storage.descriptor_dim else None
+    codec = DescriptorCodec(storage.descriptor_codec, np.zeros(C, np.float32), components, normalize=True)
+    if codec.kind == "int8":
+        codec.scale = 4 * spectrum / 127
+    elif codec.kind == "pq":
+        M = storage.pq_subquantizers
+        codec.centroids = (rng.standard_normal((M, 256, d // M)) * spectrum.reshape(M, 1, -1)).astype(np.float32)
+    return codec
+
+
+def _random_codes(rng: np.random.Generator, n: int, spectrum: np.ndarray, codec: DescriptorCodec | None) -> np.ndarray:
+    """(n, code_dim) codes of random coefficients of standard deviation `spectrum` (unit float16 descriptors
+    without a codec); pq codes are uniform."""
+    if codec is not None and codec.kind == "pq":
+        return rng.integers(0, 256, (n, codec.code_dim), np.uint8)
+    coefficients = rng.standard_normal((n, len(spectrum)), np.float32) * spectrum
+    if codec is None:
+        return (coefficients / np.linalg.norm(coefficients, axis=1, keepdims=True)).astype(np.float16)
+    return codec.quantize(coefficients)
 
 
 def extractor_channels(extractor) -> int:
@@ -199,7 +222,7 @@ def open_and_localize(path: str, queries: int, query_size: tuple[int, int], seed
         seconds.append(time.perf_counter() - start)
     return {"open_s": open_s, "rss_before_open_bytes": before, "rss_after_open_bytes": after_open,
             "rss_after_queries_bytes": resident_bytes(),
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes": peak_resident_bytes(),
             "query_s_first": seconds[0], "query_s_median": float(np.median(seconds))}
 
 
@@ -208,12 +231,21 @@ def resident_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_resident_bytes() -> int:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux keeps that across exec, so a spawned child
+    reports its parent's peak, here that of the parent that wrote the map through memory maps."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
 # ----------------------------------------------------------------------------- report
 def format_markdown(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["settings"]
     mb = 1e6
     lines = [f"# s2dhm benchmark map-open: {s['keypoints']} keypoints per reference, storage "
-             f"descriptor_dim={s['storage']['descriptor_dim']}, IVF from {s['storage']['ivf_min_references']} "
+             f"descriptor_codec={s['storage']['descriptor_codec']}, descriptor_dim={s['storage']['descriptor_dim']}"
+             + (f", pq_subquantizers={s['storage']['pq_subquantizers']}" if s['storage']['descriptor_codec'] == "pq"
+                else "") + f", IVF from {s['storage']['ivf_min_references']} "
              "references",
              "", f"Machine: {m['cpu']}, {m['cpu_cores']} cores, torch {m['torch']}, load average "
                  f"{m['load_average_1min']:.1f} at the end. RSS: resident memory of a fresh process (Python + torch "

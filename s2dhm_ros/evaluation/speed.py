@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from ..config import FeaturesConfig, LocalizerConfig, MatcherConfig, RetrievalConfig
+from ..config import FeaturesConfig, LocalizerConfig, MapStorageConfig, MatcherConfig, RetrievalConfig
 from ..features import create_extractor
 from ..features.base import DenseExtractor, DenseFeatures
 from ..geometry import Camera, Pose
@@ -274,7 +274,10 @@ def synthetic_map(features: DenseFeatures, camera: Camera, extractor: DenseExtra
         cameras=[camera] * references, cam_from_world=ref_poses,
         keypoints=rng.random((total, 2)) * [camera.width, camera.height], point_index=np.arange(total),
         descriptors=descriptors.half().numpy(), offsets=np.arange(references + 1) * keypoints,
-        points3D=points3D, global_descriptors=pca(raw_global), pca=pca, metadata={"synthetic": True})
+        points3D=points3D, global_descriptors=pca(raw_global), pca=pca, metadata={"synthetic": True},
+        # the descriptors as the matcher takes them (float16, no codec), so that the planted matches are exact and
+        # the timings stay those of matching (what a codec costs is in docs/map-format.md)
+        storage=MapStorageConfig(descriptor_codec="float16", descriptor_dim=0))
 
 
 # ----------------------------------------------------------------------------- report
