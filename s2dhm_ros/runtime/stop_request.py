@@ -7,11 +7,15 @@ unhandled even though a caller catches it, and a `python -m` program then kills 
 (status -2, not the 130 it returned; CPython's Py_RunMain/exit_sigint). It can also land in cleanup (a `finally`),
 and a second Ctrl-C lands there for sure. So the handler here only records the request, every further signal is a
 no-op, and the work checks the request at its own boundaries (`check`), raising `StopRequested` there.
+
+The request is a plain attribute, not a `threading.Event`: a handler runs between any two bytecodes of the main
+thread, including those of a handler already running, and `Event.set` takes a non-reentrant lock, so a second
+Ctrl-C arriving inside the first handler's `set` deadlocked the process (seen in CI; reproduced by a storm of
+signals, test/test_runtime_stop_request.py). Assigning True takes no lock and other threads see it.
 """
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Any, Callable, Iterable, Iterator
 
 from ..mapping.engine import Engine
@@ -23,7 +27,7 @@ class StopRequested(Exception):
 
 class StopRequest:
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._requested = False
 
     def install(self, signum: int = signal.SIGINT) -> "StopRequest":
         """Make `signum` request the stop (call from the main thread, as `signal.signal` requires)."""
@@ -31,14 +35,14 @@ class StopRequest:
         return self
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self._event.set()
+        self._requested = True
 
     @property
     def requested(self) -> bool:
-        return self._event.is_set()
+        return self._requested
 
     def check(self) -> None:
-        if self._event.is_set():
+        if self._requested:
             raise StopRequested("stop requested")
 
 
