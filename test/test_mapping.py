@@ -5,12 +5,15 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from s2dhm_ros.config import MapBuilderConfig
 from s2dhm_ros.geometry import Pose
 from s2dhm_ros.geometry.triangulation import project
 from s2dhm_ros.mapping.builder import build_map
 from s2dhm_ros.mapping.pairs import pairs_from_poses
+from s2dhm_ros.mapping import tracks as tracks_module
 from s2dhm_ros.mapping.tracks import build_tracks
 
 
@@ -53,6 +56,55 @@ def test_track_seeing_an_image_twice_keeps_its_first_keypoint():
     tracks = build_tracks([2, 5, 1], matches)
     assert tracks.as_lists() == [[(0, 0), (1, 3), (2, 0)]]
     assert build_tracks([2, 5], {(0, 1): np.zeros((0, 2), np.int64)}).as_lists() == []
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 22])
+def test_union_find_gives_the_components_of_scipy(monkeypatch, chunk):
+    """Random graphs (edges hooked in chunks or all at once) and a path whose edges come in the worst order
+    for naive pointer chasing: the same partition as scipy's connected components, each node labelled with the
+    smallest node of its component."""
+    monkeypatch.setattr(tracks_module, "EDGES_PER_CHUNK", chunk)
+    rng = np.random.default_rng(3)
+    graphs = [(n, rng.integers(0, n, e), rng.integers(0, n, e)) for n, e in [(50, 30), (400, 380), (3000, 6000)]]
+    graphs.append((500, np.arange(499)[::-1], np.arange(1, 500)[::-1]))
+    for n, a, b in graphs:
+        root = tracks_module._components(n, a.astype(np.int32), b.astype(np.int32))
+        _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+        smallest = np.full(label.max() + 1, n)
+        np.minimum.at(smallest, label, np.arange(n))
+        assert np.array_equal(root, smallest[label])
+    assert np.all(root == 0)  # the path is one component
+
+
+def test_tracks_match_the_graph_definition_on_random_matches():
+    """build_tracks against a direct construction from scipy's components: every track is a component of the
+    match graph, keeps one keypoint per image (the lowest), has at least two images, and tracks are ordered by
+    their first (image, keypoint)."""
+    rng = np.random.default_rng(4)
+    num_keypoints = rng.integers(20, 60, 30).tolist()
+    matches = {}
+    for i in range(30):
+        for j in rng.choice(np.arange(i + 1, 30), min(3, 29 - i), replace=False) if i < 29 else []:
+            k = rng.integers(3, 15)
+            matches[(i, int(j))] = np.c_[rng.integers(0, num_keypoints[i], k), rng.integers(0, num_keypoints[j], k)]
+    offsets = np.concatenate([[0], np.cumsum(num_keypoints)])
+    a = np.concatenate([offsets[i] + m[:, 0] for (i, j), m in matches.items()])
+    b = np.concatenate([offsets[j] + m[:, 1] for (i, j), m in matches.items()])
+    n = int(offsets[-1])
+    _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+    matched = np.zeros(n, bool)
+    matched[a] = matched[b] = True
+    expected = []
+    for component in sorted({int(label[x]) for x in np.flatnonzero(matched)},
+                            key=lambda c: int(np.flatnonzero(label == c)[0])):
+        nodes = np.flatnonzero(label == component)
+        image = np.searchsorted(offsets, nodes, side="right") - 1
+        track = [(int(im), int(x - offsets[im])) for im, x in zip(image, nodes)]
+        track = [obs for k, obs in enumerate(track) if k == 0 or obs[0] != track[k - 1][0]]
+        if len(track) >= 2:
+            expected.append(track)
+    assert len(expected) > 20
+    assert build_tracks(num_keypoints, matches).as_lists() == expected
 
 
 def test_map_points_lie_on_the_rendered_surfaces(street, tmp_path):
