@@ -45,7 +45,7 @@ class DescriptorCodec:
         if kind == "pq" and (pq_subquantizers < 1 or d % pq_subquantizers):
             raise ValueError(f"pq_subquantizers ({pq_subquantizers}) must divide the descriptor dimension ({d})")
         if len(x) > FIT_SAMPLES:
-            x = x[np.sort(np.random.default_rng(seed).choice(len(x), FIT_SAMPLES, replace=False))]
+            x = x[fit_rows(len(x), seed)]
         x = x.astype(np.float64)
         mean = x.mean(0)
         components = None
@@ -134,6 +134,15 @@ class DescriptorCodec:
         kind = str(arrays["codec"]) if "codec" in arrays else "float16"
         return cls(kind, np.asarray(arrays["mean"], np.float32), optional("components"), bool(arrays["normalize"]),
                    optional("scale"), optional("centroids"))
+
+
+def fit_rows(total: int, seed: int = 0) -> np.ndarray:
+    """The sorted rows of a (total, C) descriptor array that `DescriptorCodec.fit` is fitted on: all of them up to
+    FIT_SAMPLES, else a seeded sample. A caller that gathers these rows itself (the map builder, without ever
+    holding every descriptor) fits the same codec."""
+    if total <= FIT_SAMPLES:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, FIT_SAMPLES, replace=False))
 
 
 def _train_pq(coefficients: np.ndarray, subquantizers: int, seed: int) -> np.ndarray:

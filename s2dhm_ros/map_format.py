@@ -111,6 +111,15 @@ def pose_table(poses: Sequence[Pose]) -> np.ndarray:
     return np.c_[qvec, translations]
 
 
+def fit_descriptor_codec(storage: MapStorageConfig, descriptors: np.ndarray) -> DescriptorCodec | None:
+    """The codec `storage` asks for, fitted on (P, C) descriptors or on their `fit_rows` sample; None when they
+    are stored as they are (float16 with all C dimensions)."""
+    dim = storage.descriptor_dim if storage.descriptor_dim < descriptors.shape[-1] else 0
+    if not dim and storage.descriptor_codec == "float16":
+        return None
+    return DescriptorCodec.fit(descriptors, storage.descriptor_codec, dim, storage.pq_subquantizers)
+
+
 @dataclass
 class SparseMap:
     frame_id: str
@@ -139,12 +148,10 @@ class SparseMap:
     _mapped: dict[str, MappedArray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self, check_values: bool) -> None:
-        storage = self.storage
-        dim = storage.descriptor_dim if storage.descriptor_dim < self.descriptors.shape[-1] else 0
-        if self.descriptor_codec is None and (dim or storage.descriptor_codec != "float16") and len(self.descriptors):
-            self.descriptor_codec = DescriptorCodec.fit(self.descriptors, storage.descriptor_codec, dim,
-                                                        storage.pq_subquantizers)
-            self.descriptors = self.descriptor_codec.encode(self.descriptors)
+        if self.descriptor_codec is None and len(self.descriptors):
+            self.descriptor_codec = fit_descriptor_codec(self.storage, self.descriptors)
+            if self.descriptor_codec is not None:
+                self.descriptors = self.descriptor_codec.encode(self.descriptors)
         self.validate(check_values)
         if self.index is None:
             self.index = build_index(self.global_descriptors, self.storage.ivf_min_references)

@@ -139,3 +139,35 @@ def _fields(sparse_map: SparseMap) -> dict:
     """Constructor arguments of `sparse_map` but its storage and codec: the same map, to be stored another way."""
     return {f.name: getattr(sparse_map, f.name) for f in dataclasses.fields(SparseMap)
             if f.init and f.name not in ("descriptor_codec", "storage", "path")}
+
+
+@pytest.mark.parametrize("kind, dim", [("int8", 8), ("float16", 8), ("pq", 8), ("float16", 0)])
+def test_builder_fits_the_codec_on_sampled_rows_as_the_map_would_on_all(monkeypatch, kind, dim):
+    """The map builder never holds all descriptors: it reads `fit_rows` reference by reference and encodes each
+    reference as it goes. Its codec and codes must be those of fitting on the whole (P, C) array (with a sample
+    smaller than P, so that the sampling path runs)."""
+    from s2dhm_ros import descriptor_codec
+    from s2dhm_ros.map_format import fit_descriptor_codec
+    from s2dhm_ros.mapping.builder import _fit_codec
+    from s2dhm_ros.mapping.feature_cache import FeatureStore, ReferenceFeatures
+
+    monkeypatch.setattr(descriptor_codec, "FIT_SAMPLES", 300)
+    rng = np.random.default_rng(0)
+    store = FeatureStore([f"r{i}" for i in range(12)], cache=None)
+    for i in range(12):
+        sparse = rng.standard_normal((80, 16)).astype(np.float16)
+        store.add(i, ReferenceFeatures(np.zeros((80, 2)), np.zeros((80, 4), np.float32), sparse, np.zeros(3)))
+    counts = rng.integers(0, 60, 12)
+    keypoint = np.concatenate([np.sort(rng.choice(80, c, replace=False)) for c in counts])
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    everything = np.concatenate([store.get(r, "sparse_hypercolumns")[keypoint[offsets[r]:offsets[r + 1]]]
+                                 for r in range(12)])
+    assert len(everything) > 300
+    storage = MapStorageConfig(descriptor_dim=dim, descriptor_codec=kind, pq_subquantizers=4)
+    fitted, expected = _fit_codec(store, keypoint, offsets, storage), fit_descriptor_codec(storage, everything)
+    if expected is None:
+        assert fitted is None
+        return
+    for name, value in expected.to_arrays().items():
+        assert np.array_equal(fitted.to_arrays()[name], value), name
+    assert np.array_equal(fitted.encode(everything), expected.encode(everything))

@@ -3,15 +3,17 @@ references, so that the growth is visible, optionally against another commit's b
 
 Two kinds of input:
 * rendered (up to `--rendered-up-to` references): the synthetic street rendered along a drive, 1 m apart, and
-  the whole builder on the images, feature extraction included (images rendered beforehand and kept in memory;
-  rendering is not timed);
+  the whole builder on the images, feature extraction included (images rendered beforehand to PNG files, which
+  the build reads as it would a user's images; rendering is not timed, and no image is held in memory, so that
+  the peak memory is the builder's);
 * generated (above it): references whose features are generated from known 3D points and written to the feature
   cache before the build, which therefore extracts nothing. Cameras 1 m apart along a straight street look down
   it; points lie on the two facades (10 per metre per facade); each camera's keypoints are the projections of the
   points it sees (0.5 px noise) plus 20 % distractors; a point's detector descriptor is a random unit vector seen
   with noise, distractors get random ones; sparse hypercolumns are random (C = 64, not the backbone's C, to keep a
-  20,000-image benchmark within a few GB) and global descriptors vary smoothly along the street. This measures
-  pairs, matching, tracks, triangulation, assembly and saving, not extraction.
+  20,000-image benchmark within a few GB); global descriptors, as long as the default backbone's (the cost of
+  their PCA depends on it), vary smoothly along the street. This measures pairs, matching, tracks,
+  triangulation, assembly and saving, not extraction.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ from ..mapping.feature_cache import FeatureCache, ReferenceFeatures
 
 POINTS_PER_METRE = 10  # per facade
 FACADE_OFFSET_M = 6.0
-DESCRIPTOR_DIM, HYPERCOLUMN_DIM, GLOBAL_DIM = 64, 64, 256
+DESCRIPTOR_DIM, HYPERCOLUMN_DIM = 64, 64
+GLOBAL_DIM = 5376  # the default backbone's (dense RootSIFT: 21 pyramid cells x 256): the PCA's cost depends on it
 
 
 @dataclass
@@ -118,8 +121,10 @@ def _project(points: np.ndarray, pose: Pose, camera: Camera) -> tuple[np.ndarray
         return np.stack([fx * cam[:, 0] / cam[:, 2] + cx, fy * cam[:, 1] / cam[:, 2] + cy], axis=1), cam[:, 2]
 
 
-def rendered_references(num: int, size: tuple[int, int], seed: int = 0) -> list[Frame]:
-    """`num` renderings of the synthetic street 1 m apart (as the demo bag's drive), kept in memory."""
+def rendered_references(num: int, size: tuple[int, int], directory: Path, seed: int = 0) -> list[Frame]:
+    """`num` renderings of the synthetic street 1 m apart (as the demo bag's drive), written to PNG files in
+    `directory` and read back from there by the build (both builders of a comparison read the same files)."""
+    from ..io.images import read_image_rgb
     from ..synthetic.render import render
     from ..synthetic.scene import make_street_scene
     from ..synthetic.street_bag import street_camera
@@ -127,11 +132,13 @@ def rendered_references(num: int, size: tuple[int, int], seed: int = 0) -> list[
     scene = make_street_scene(length=num + 40.0, seed=seed)
     camera = street_camera(*size)
     drive = Drive(scene.road, start_s=10.0, speed=1.0, t0_ns=0)
+    directory.mkdir(parents=True, exist_ok=True)
     frames = []
     for i in range(num):
         cam_from_world = (drive.map_from_base(i * 1_000_000_000) * camera_mount()).inverse()
-        image = render(scene, camera, cam_from_world).image
-        frames.append(Frame(f"render/{i:06d}.png", camera, (lambda image=image: image), cam_from_world))
+        path = directory / f"{i:06d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(render(scene, camera, cam_from_world).image, cv2.COLOR_RGB2BGR))
+        frames.append(Frame(f"render/{i:06d}.png", camera, (lambda path=path: read_image_rgb(path)), cam_from_world))
     return frames
 
 
@@ -143,7 +150,8 @@ def measure_current(num: int, rendered: bool, workdir: Path, size: tuple[int, in
                     config: MapBuilderConfig) -> BuildMeasurement:
     """One build with this checkout's builder (run in a fresh process by `run_benchmark`)."""
     cache_dir = workdir / "features"
-    frames = rendered_references(num, size) if rendered else generated_references(num, cache_dir, config)
+    frames = rendered_references(num, size, workdir / "images") if rendered else \
+        generated_references(num, cache_dir, config)
     engine = create_engine(scheduler)
     try:
         start = time.perf_counter()
@@ -219,11 +227,8 @@ def measure_baseline(num: int, rendered: bool, commit: str, workdir: Path, size:
     features, cached under the baseline's own backbone fingerprint (which changes with the descriptor code)."""
     tree = baseline_tree(commit, workdir)
     if rendered:
-        frames, images = rendered_references(num, size), workdir / "images"
-        images.mkdir()
-        paths = [str(images / f"{i:06d}.png") for i in range(num)]
-        for frame, path in zip(frames, paths):
-            cv2.imwrite(path, cv2.cvtColor(frame.load(), cv2.COLOR_RGB2BGR))
+        frames = rendered_references(num, size, workdir / "images")
+        paths = [str(workdir / "images" / f"{i:06d}.png") for i in range(num)]
     else:
         fingerprint = _run_in_tree(tree, "-c", _FINGERPRINT_SCRIPT)
         frames = generated_references(num, workdir / "features", config, fingerprint=fingerprint)

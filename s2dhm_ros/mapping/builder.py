@@ -17,14 +17,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..config import MapBuilderConfig, to_dict
+from ..config import MapBuilderConfig, MapStorageConfig, to_dict
 from ..features import create_extractor
 from ..features.keypoints import create_detector
 from ..frames import Frame
 from ..geometry import Camera, Pose
 from ..geometry.epipolar import sampson_error_px
 from ..geometry.triangulation import TrackBatch, triangulate_tracks
-from ..map_format import MapError, SparseMap
+from ..descriptor_codec import DescriptorCodec, fit_rows
+from ..map_format import MapError, SparseMap, fit_descriptor_codec
 from ..matching.nearest_neighbor import mutual_nearest_neighbors
 from ..retrieval import PcaWhitening
 from .engine import Engine, LocalEngine
@@ -205,7 +206,7 @@ def match_pairs(batch: PairBatch, max_error_px: float) -> list[np.ndarray]:
                 err = sampson_error_px(batch.keypoints[i][m[:, 0]], batch.keypoints[j][m[:, 1]],
                                        batch.cameras[i], batch.cameras[j], batch.poses[i], batch.poses[j])
                 m = m[err <= max_error_px]
-            out.append(m)
+            out.append(m.astype(np.int32))  # keypoint indices: half the memory of int64 over millions of matches
         return out
     finally:
         torch.set_num_threads(threads)
@@ -253,11 +254,21 @@ def _triangulate(tracks: Tracks, store: FeatureStore, poses: list[Pose], cameras
 
 def _assemble(frames, store: FeatureStore, points3D, observations, config, frame_id, backbone, fingerprint,
               metadata, progress) -> SparseMap:
-    """Keep, per reference, only the keypoints that observe a triangulated point (sorted by keypoint index)."""
+    """Keep, per reference, only the keypoints that observe a triangulated point (sorted by keypoint index).
+
+    The descriptor codec is fitted first, on its sample of rows read reference by reference, and each reference's
+    descriptors are encoded as they are read: the (P, C) float16 descriptors of a city-scale map (GBs) are never
+    held at once, and the codec is the one SparseMap would fit on all of them."""
     image, keypoint, point = observations
     order = np.lexsort((keypoint, image))
     image, keypoint, point = image[order], keypoint[order], point[order]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(image, minlength=len(frames)))]).astype(np.int64)
+    # the global PCA first: its temporaries (hundreds of MB at city scale) are gone before the map's arrays exist
+    globals_ = np.asarray(np.stack(store.global_descriptors), np.float32)
+    pca = PcaWhitening.fit(globals_, config.pca_dim, whiten=config.pca_whitening)
+    global_descriptors = pca(globals_)
+    del globals_
+    codec = _fit_codec(store, keypoint, offsets, config.storage)
     keypoints = np.zeros((len(image), 2))
     descriptors = None
     for r in tqdm(range(len(frames)), desc="assembly", unit="img", disable=not progress):
@@ -265,16 +276,27 @@ def _assemble(frames, store: FeatureStore, points3D, observations, config, frame
         if a == b:
             continue
         keypoints[a:b] = store.keypoints[r][keypoint[a:b]]
-        sparse = store.get(r, "sparse_hypercolumns")
+        sparse = store.get(r, "sparse_hypercolumns")[keypoint[a:b]]
         if descriptors is None:
-            descriptors = np.zeros((len(image), sparse.shape[1]), np.float16)
-        descriptors[a:b] = sparse[keypoint[a:b]]
-    globals_ = np.stack(store.global_descriptors).astype(np.float32)
-    pca = PcaWhitening.fit(globals_, config.pca_dim, whiten=config.pca_whitening)
+            descriptors = np.zeros((len(image), codec.code_dim), codec.code_dtype) if codec else \
+                np.zeros((len(image), sparse.shape[1]), np.float16)
+        descriptors[a:b] = codec.encode(sparse) if codec else sparse
     return SparseMap(
         frame_id=frame_id, backbone=backbone, fingerprint=fingerprint,
         reference_names=[f.name for f in frames], cameras=[f.camera for f in frames],
         cam_from_world=[f.cam_from_world for f in frames],
         keypoints=keypoints, point_index=point.astype(np.int64), descriptors=descriptors,
-        offsets=offsets, points3D=points3D.astype(np.float64), global_descriptors=pca(globals_), pca=pca,
-        metadata={"builder": to_dict(config), **(metadata or {})}, storage=config.storage)
+        offsets=offsets, points3D=points3D.astype(np.float64), global_descriptors=global_descriptors, pca=pca,
+        metadata={"builder": to_dict(config), **(metadata or {})}, storage=config.storage, descriptor_codec=codec)
+
+
+def _fit_codec(store: FeatureStore, keypoint: np.ndarray, offsets: np.ndarray,
+               storage: MapStorageConfig) -> DescriptorCodec | None:
+    """The map's descriptor codec, fitted on the `fit_rows` of its (P, C) descriptors (P = offsets[-1], rows
+    grouped by reference), gathered reference by reference."""
+    rows = fit_rows(int(offsets[-1]))
+    reference = np.searchsorted(offsets, rows, side="right") - 1
+    bounds = np.searchsorted(reference, np.arange(len(offsets)))
+    sample = [store.get(r, "sparse_hypercolumns")[keypoint[rows[bounds[r]:bounds[r + 1]]]]
+              for r in range(len(offsets) - 1) if bounds[r] < bounds[r + 1]]
+    return fit_descriptor_codec(storage, np.concatenate(sample)) if sample else None
