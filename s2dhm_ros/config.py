@@ -53,6 +53,16 @@ class MatcherConfig:
     half_precision: bool = False  # fp16 correlation on CUDA (never on CPU)
 
 
+# Pixel noise (std) of one match, in query feature cells with images shrunk to CALIBRATION_IMAGE_SIZE, measured per
+# backbone so that the mean NEES of the published covariance is 6 on real images (docs/pose-prior.md, "Calibration
+# per backbone"). A cell / sqrt(12) (a position uniform over one cell) makes dense RootSIFT's covariance ~37x too
+# small (NEES 220): the errors of one query's matches are correlated. dense_sift: fitted on the leave-one-out of
+# fountain-P11, entry-P10 held out; learned backbones: fitted on both scenes pooled (XFeat fitted on fountain-P11
+# alone left entry-P10 below the band). vgg16 is not calibrated (no weights here) and takes dense RootSIFT's value.
+NOISE_CELLS_BY_BACKBONE = {"dense_sift": 1.75, "vgg16": 1.75, "xfeat": 0.82, "disk": 0.74, "aliked": 1.54}
+CALIBRATION_IMAGE_SIZE = 512
+
+
 @dataclass
 class PoseConfig:
     # RANSAC inlier threshold in feature-grid cells of the query (cell = 4 px of the image shrunk to
@@ -63,13 +73,21 @@ class PoseConfig:
     ransac_max_error_px: float | None = None  # an explicit threshold in original pixels overrides the cells
     min_inliers: int = 15  # paper: a pose needs at least 15 inliers
     # Pixel noise (std) of one match for the pose covariance (one observation per query cell), in query feature
-    # cells. Measured: a cell / sqrt(12) (the spread of a position uniform over one cell) makes the covariance ~37x
-    # too small on real images (NEES 220, errors are correlated across matches); 1.75 cells brings the mean NEES of
-    # the Strecha fountain-P11 leave-one-out to 6 (docs/pose-prior.md, "Calibration").
-    covariance_noise_cells: float = 1.75
+    # cells; None: the backbone's calibrated value (NOISE_CELLS_BY_BACKBONE). A number overrides it.
+    covariance_noise_cells: float | None = None
     covariance_pixel_noise_px: float | None = None  # an explicit noise in original pixels overrides the cells
     ransac_confidence: float = 0.99999
     ransac_max_trials: int = 10000
+
+    def noise_cells(self, features: FeaturesConfig, image_side: int) -> float:
+        """The pixel noise of the pose covariance in feature cells: the setting, else the backbone's calibration,
+        scaled so that it stays the same in original pixels when images of `image_side` (their longer side) are
+        processed larger than at calibration. Measured on XFeat at 1024 px: the noise that fits there is 34 px,
+        against 39 px at 512 px (1.41 cells, 1.64 by this rule: a mean NEES of 4.4 instead of 6)."""
+        if self.covariance_noise_cells is not None:
+            return self.covariance_noise_cells
+        scale = min(features.max_image_size, image_side) / min(CALIBRATION_IMAGE_SIZE, image_side)
+        return NOISE_CELLS_BY_BACKBONE[features.backbone] * scale
 
 
 @dataclass

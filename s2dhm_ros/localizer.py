@@ -149,8 +149,8 @@ class Localizer:
                                                      f"inliers ({num_matches} matches passed the ratio test)")
         i = matches.reference_ids.index(best_ref)
         xy, xyz = matches.points2D[i][best.inlier_mask], matches.points3D[i][best.inlier_mask]
-        noise_px = self.config.pose.covariance_pixel_noise_px or self.config.pose.covariance_noise_cells * float(
-            cell.mean())
+        noise_cells = self.config.pose.noise_cells(self.config.features, max(camera.width, camera.height))
+        noise_px = self.config.pose.covariance_pixel_noise_px or noise_cells * float(cell.mean())
         keep = one_per_cell(xy, cell, reprojection_errors(best.cam_from_world, xy, xyz, camera))
         cam_from_world = refine_absolute_pose(best.cam_from_world, xy[keep], xyz[keep], camera, max_error_px)
         covariance = pose_covariance(cam_from_world, xy[keep], xyz[keep], camera, noise_px)

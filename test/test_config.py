@@ -33,3 +33,18 @@ def test_flatten_round_trip():
     d = to_dict(LocalizerConfig())
     flat = flatten(d)
     assert flat["matcher.ratio_alpha"] == 0.9 and unflatten(flat) == d
+
+
+def test_covariance_noise_is_the_backbones_calibration_unless_set():
+    from s2dhm_ros.config import NOISE_CELLS_BY_BACKBONE, FeaturesConfig, PoseConfig
+    from s2dhm_ros.features import BACKBONES
+    assert set(NOISE_CELLS_BY_BACKBONE) == set(BACKBONES)  # every backbone has one
+    sift, xfeat = FeaturesConfig(), FeaturesConfig(backbone="xfeat")
+    assert PoseConfig().noise_cells(sift, 3072) == 1.75  # docs/pose-prior.md, "Calibration"
+    assert PoseConfig().noise_cells(xfeat, 3072) == NOISE_CELLS_BY_BACKBONE["xfeat"] != 1.75
+    assert PoseConfig(covariance_noise_cells=2.5).noise_cells(xfeat, 3072) == 2.5
+    # processed at 1024 px, cells are half as wide in original pixels: twice as many keep the noise in pixels
+    assert PoseConfig().noise_cells(FeaturesConfig(backbone="xfeat", max_image_size=1024), 3072) == pytest.approx(1.64)
+    # a 640 px camera is shrunk to 512 px by default and not at all with 1024: 640 / 512 as many cells
+    assert PoseConfig().noise_cells(FeaturesConfig(max_image_size=1024), 640) == pytest.approx(1.75 * 1.25)
+    assert PoseConfig().noise_cells(FeaturesConfig(max_image_size=1024), 400) == 1.75  # never resized
