@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from s2dhm_ros.config import MapStorageConfig
-from s2dhm_ros.evaluation.map_open import (disk_usage, format_markdown, open_and_localize, peak_resident_bytes,
-                                           write_synthetic_map)
+from s2dhm_ros.evaluation.map_open import disk_usage, format_markdown, open_and_localize, write_synthetic_map
+from s2dhm_ros.process_memory import peak_resident_bytes
 from s2dhm_ros.map_format import SparseMap
 
 

@@ -9,9 +9,11 @@ import real_ros
 
 rclpy = real_ros.import_rclpy()
 
-from rclpy._rclpy_pybind11 import RCLError  # noqa: E402
+from rclpy.impl.implementation_singleton import rclpy_implementation  # noqa: E402
 
 from s2dhm_ros.ros import localizer_node  # noqa: E402
+
+RCLError = rclpy_implementation.RCLError
 
 
 class _Node:

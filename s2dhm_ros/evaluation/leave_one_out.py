@@ -129,16 +129,15 @@ def summarize(outcomes: list[QueryOutcome]) -> dict[tuple[str, str], dict]:
     reference of the maps on disk."""
     summary = {}
     for key in dict.fromkeys((o.condition, o.method) for o in outcomes):
-        errors = np.array([(o.error_m, o.error_deg) for o in outcomes if (o.condition, o.method) == key])
+        group = [o for o in outcomes if (o.condition, o.method) == key]
+        errors = np.array([(o.error_m, o.error_deg) for o in group])
         median_m, median_deg = median_errors(errors[:, 0], errors[:, 1])
-        nees_values = np.array([o.nees for o in outcomes if (o.condition, o.method) == key and np.isfinite(o.nees)])
-        times = [o.timings.get("total", np.nan) for o in outcomes if (o.condition, o.method) == key]
+        nees_values = np.array([o.nees for o in group if np.isfinite(o.nees)])
         summary[key] = {"recall": recall_at_thresholds(errors[:, 0], errors[:, 1]),
-                        "median_m": median_m, "median_deg": median_deg, "num_queries": len(errors),
-                        "num_localized": int(sum(o.success for o in outcomes if (o.condition, o.method) == key)),
-                        "median_time_s": float(np.median(times)),
+                        "median_m": median_m, "median_deg": median_deg, "num_queries": len(group),
+                        "num_localized": int(sum(o.success for o in group)),
+                        "median_time_s": float(np.median([o.timings.get("total", np.nan) for o in group])),
                         "mean_nees": float(nees_values.mean()) if len(nees_values) else float("nan"),
                         "median_nees": float(np.median(nees_values)) if len(nees_values) else float("nan"),
-                        "map_mb_per_reference": float(np.mean([o.map_mb_per_reference for o in outcomes
-                                                               if (o.condition, o.method) == key]))}
+                        "map_mb_per_reference": float(np.mean([o.map_mb_per_reference for o in group]))}
     return summary

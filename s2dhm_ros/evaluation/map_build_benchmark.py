@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from ..geometry import Camera, Pose
 from ..mapping.builder import build_map, cache_key, cache_settings
 from ..mapping.engine import create_engine
 from ..mapping.feature_cache import FeatureCache, ReferenceFeatures
+from ..process_memory import peak_resident_bytes
 
 POINTS_PER_METRE = 10  # per facade
 FACADE_OFFSET_M = 6.0
@@ -142,10 +142,6 @@ def rendered_references(num: int, size: tuple[int, int], directory: Path, seed: 
     return frames
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def measure_current(num: int, rendered: bool, workdir: Path, size: tuple[int, int], scheduler: str | None,
                     config: MapBuilderConfig) -> BuildMeasurement:
     """One build with this checkout's builder (run in a fresh process by `run_benchmark`)."""
@@ -160,7 +156,8 @@ def measure_current(num: int, rendered: bool, workdir: Path, size: tuple[int, in
         total = time.perf_counter() - start
     finally:
         engine.close()
-    return BuildMeasurement(num, "rendered" if rendered else "generated", "current", total, _peak_rss_mb(),
+    return BuildMeasurement(num, "rendered" if rendered else "generated", "current", total,
+                            peak_resident_bytes() / 2**20,
                             [{"name": s.name, "seconds": s.seconds, "peak_rss_mb": s.peak_rss_bytes / 2**20}
                              for s in summary.stages],
                             summary.points3D, summary.keypoints, summary.mean_reprojection_error_px,
@@ -172,7 +169,7 @@ def measure_current(num: int, rendered: bool, workdir: Path, size: tuple[int, in
 # Pose.from_qvec_tvec, Frame, build_map(cache_dir=), and reports which s2dhm_ros it imported and the map's
 # fingerprint, so that a run of the current code instead of the baseline shows.
 _BASELINE_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 import cv2
 import s2dhm_ros
 from s2dhm_ros.frames import Frame
@@ -194,7 +191,8 @@ print(json.dumps({"total_s": time.perf_counter() - start, "points3D": summary.po
                   "stages": [{"name": s.name, "seconds": s.seconds, "peak_rss_mb": s.peak_rss_bytes / 2**20}
                              for s in getattr(summary, "stages", [])],
                   "package": s2dhm_ros.__file__, "fingerprint": sparse_map.fingerprint,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+                  "peak_rss_mb": next(int(line.split()[1]) / 1024 for line in open("/proc/self/status")
+                                      if line.startswith("VmHWM:"))}))
 """
 
 _FINGERPRINT_SCRIPT = ("from s2dhm_ros.config import MapBuilderConfig\n"

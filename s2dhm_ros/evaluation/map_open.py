@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
-import os
 import shutil
 import tempfile
 import time
@@ -37,6 +36,7 @@ from ..config import FeaturesConfig, MapStorageConfig
 from ..descriptor_codec import DescriptorCodec
 from ..geometry import Pose
 from ..map_format import ARRAYS, SparseMap, read_header
+from ..process_memory import peak_resident_bytes, resident_bytes
 from ..retrieval import PcaWhitening
 
 GLOBAL_DIM = 1024  # PCA-whitened global descriptors (RetrievalConfig.pca_dim)
@@ -224,18 +224,6 @@ def open_and_localize(path: str, queries: int, query_size: tuple[int, int], seed
             "rss_after_queries_bytes": resident_bytes(),
             "peak_rss_bytes": peak_resident_bytes(),
             "query_s_first": seconds[0], "query_s_median": float(np.median(seconds))}
-
-
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def peak_resident_bytes() -> int:
-    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux keeps that across exec, so a spawned child
-    reports its parent's peak, here that of the parent that wrote the map through memory maps."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 # ----------------------------------------------------------------------------- report

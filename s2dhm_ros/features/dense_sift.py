@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import FeaturesConfig
-from .base import DenseFeatures, pick_device, resize_max
+from .base import DenseFeatures, grid_size, pick_device, resize_max
 from .global_descriptors import spatial_pyramid
 from .sift_grid import root_sift_grid
 
@@ -44,9 +44,7 @@ class DenseSiftExtractor:
     def extract(self, image: np.ndarray) -> DenseFeatures:
         resized, scale = resize_max(image, self.config.max_image_size)
         gray = cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY) if resized.ndim == 3 else resized
-        h, w = gray.shape[0] // self.stride, gray.shape[1] // self.stride
-        if h < 2 or w < 2:
-            raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} px is too small for dense features")
+        grid_size(image, gray, self.stride)
         root_sift = root_sift_grid(torch.from_numpy(gray).to(self.device), self.window_sizes, self.stride)
         # RootSIFT vectors are all non-negative, so any two correlate at ~0.9 and Eq. (1)'s ratio
         # test sees flat correlation maps. Removing the image's mean descriptor centres the

@@ -29,6 +29,7 @@ from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy  # RCLError, as rclpy's own code
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.time import Time
@@ -329,10 +330,10 @@ def main(args: list[str] | None = None) -> int:
         executor.spin()
     except ExternalShutdownException:
         pass
-    except Exception:
+    except _rclpy.RCLError:
         # spin() racing the SIGINT handler's shutdown: creating its wait set on the context just shut down
         # raises RCLError ("the given context is not valid"; 1 in 6 e2e runs) instead of returning. That is a
-        # clean stop too; any error while the context is still up is real.
+        # clean stop too; an RCLError while the context is still up is real.
         if rclpy.ok():
             raise
     finally:
