@@ -233,9 +233,11 @@ class Probe:
 
 
 def make_street(root: Path) -> Any:
-    """The real-rclpy tests' shared data, small for speed: the synthetic street's day bag (8 images, 160x120) and
-    night bag (3 images), a map built from the day bag (the map_builder's code path), and the library's own result
-    for each night image (what the node must publish for it)."""
+    """The real-rclpy tests' shared data, small for speed: the synthetic street's day bag (8 images) and night bag
+    (3 images), a map built from the day bag (the map_builder's code path), and the library's own result for each
+    night image (what the node must publish for it). Images are 320x240: a frame then takes ~0.1 s to localize; at
+    160x120 it took ~0.03 s, and the e2e test's Ctrl-C, sent when a pose arrives, then sometimes fell after the
+    frame being localized had ended (exit 0 but nothing mid-frame to test; 1 CI run in ~10)."""
     from types import SimpleNamespace
 
     from s2dhm_ros.config import LocalizerConfig, MapBuilderConfig
@@ -248,7 +250,7 @@ def make_street(root: Path) -> Any:
     from s2dhm_ros.runtime.node_config import MapBuilderNodeConfig
     from s2dhm_ros.synthetic.street_bag import make_street_bags
 
-    dataset = make_street_bags(root, num_frames=8, num_night_frames=3, image_size=(160, 120))
+    dataset = make_street_bags(root, num_frames=8, num_night_frames=3, image_size=(320, 240))
     map_dir = root / "map"
     build_map_from_bag(MapBuilderNodeConfig(bag=str(dataset.day.bag), output=str(map_dir),
                                             source=BagSourceConfig(image_topic=dataset.topics.image)),
